@@ -1,0 +1,42 @@
+# Everything a fresh machine with only Python 3.11 needs: `make test` builds the venv itself.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Compiled XLA programs are cached outside the repo: Brax envs take 10-40 s each to compile on CPU.
+export JAX_COMPILATION_CACHE_DIR ?= $(HOME)/.cache/hyperjax/jax
+PYTEST_WORKERS ?= 2
+
+.PHONY: install test test-slow lint format demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --durations=15
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m slow --durations=15
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks experiments
+	$(BIN)/ruff format --check src tests benchmarks experiments
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks experiments
+	$(BIN)/ruff check --fix src tests benchmarks experiments
+
+demo: $(STAMP)
+	$(BIN)/hyperjax demo
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/hypernet_layer.py
+	$(BIN)/python benchmarks/env_throughput.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,0 +1,1 @@
+"""Learning algorithms: PPO pieces, RL2 and VariBAD task encoders."""

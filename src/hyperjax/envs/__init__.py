@@ -1,0 +1,66 @@
+"""Meta-RL task distributions and the registry: `make(name, **overrides)`, `names()`.
+
+Env modules are imported lazily so that the light tasks do not pay Brax's import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+from hyperjax.envs.base import SPLITS, MetaEnv, TrialWrapper
+from hyperjax.errors import ConfigError, check_choice
+
+# name -> (module, class). Brax-backed tasks take a `backend` override.
+_REGISTRY: dict[str, tuple[str, str]] = {
+    "grid-world": ("hyperjax.envs.navigation", "GridWorld"),
+    "point-robot": ("hyperjax.envs.navigation", "PointRobot"),
+    "cheetah-dir": ("hyperjax.envs.locomotion", "CheetahDir"),
+    "cheetah-vel": ("hyperjax.envs.locomotion", "CheetahVel"),
+    "ant-dir": ("hyperjax.envs.locomotion", "AntDir"),
+    "ant-goal": ("hyperjax.envs.locomotion", "AntGoal"),
+    "humanoid-dir": ("hyperjax.envs.locomotion", "HumanoidDir"),
+    "walker-params": ("hyperjax.envs.dynamics", "WalkerParams"),
+    "hopper-params": ("hyperjax.envs.dynamics", "HopperParams"),
+    "reacher-goal": ("hyperjax.envs.manipulation", "ReacherGoal"),
+    "pusher-goal": ("hyperjax.envs.manipulation", "PusherGoal"),
+}
+
+# Overrides the trial wrapper takes; everything else goes to the env's constructor.
+_TRIAL_FIELDS = ("episode_length", "episodes_per_trial", "split")
+
+
+def names() -> tuple[str, ...]:
+    """All registered env names."""
+    return tuple(_REGISTRY)
+
+
+def env_class(name: str) -> type[MetaEnv]:
+    check_choice("env", name, _REGISTRY)
+    module, cls = _REGISTRY[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def make_meta_env(name: str, **overrides) -> MetaEnv:
+    """The bare task distribution (no trial wrapper)."""
+    cls = env_class(name)
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    for key in overrides:
+        if key not in allowed:
+            raise ConfigError(
+                f"env.{key}: unknown option for env {name!r}; allowed: "
+                + ", ".join(allowed + list(_TRIAL_FIELDS))
+            )
+    return cls(**overrides)
+
+
+def make(name: str, **overrides) -> TrialWrapper:
+    """A task distribution wrapped in trials. Overrides: the env's constructor arguments plus
+    `episode_length`, `episodes_per_trial` and `split` ("train" or "test")."""
+    trial_kwargs = {k: overrides.pop(k) for k in _TRIAL_FIELDS if k in overrides}
+    if "split" in trial_kwargs:
+        check_choice("env.split", trial_kwargs["split"], SPLITS)
+    return TrialWrapper(make_meta_env(name, **overrides), **trial_kwargs)
+
+
+__all__ = ["MetaEnv", "TrialWrapper", "SPLITS", "make", "make_meta_env", "names", "env_class"]

@@ -1,0 +1,17 @@
+"""One error type for bad user input, so the CLI can print it as one line."""
+
+
+class ConfigError(ValueError):
+    """Bad user input: names the field and what is allowed."""
+
+
+def check_choice(field: str, value: object, allowed: tuple | list | dict) -> None:
+    """Raise ConfigError unless `value` is one of `allowed`."""
+    if value not in allowed:
+        names = ", ".join(str(a) for a in allowed)
+        raise ConfigError(f"{field}: unknown value {value!r}; allowed: {names}")
+
+
+def check_positive(field: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{field}: must be > 0, got {value!r}")

@@ -1,0 +1,1 @@
+"""Policy networks, hypernetwork layers and their initialization schemes."""
