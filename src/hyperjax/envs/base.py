@@ -70,7 +70,10 @@ class TrialWrapper(Wrapper):
       step_in_episode steps taken so far in that episode
       task          the current task vector
     `state.done` is `trial_end` as float32 (Brax convention: the learner's episode is the trial).
-    With more than one episode per trial, a 0/1 "episode just ended" flag is appended to obs.
+    With more than one episode per trial, a 0/1 "episode just ended" flag is appended to obs: 1
+    exactly on the first obs of episodes 2..k of a trial. The first obs of a trial has flag 0,
+    whether it comes from `reset` or from the automatic reset at a trial end, so that a policy
+    sees the same input at every trial start (memory is reset there anyway).
     """
 
     def __init__(
@@ -81,8 +84,11 @@ class TrialWrapper(Wrapper):
         split: str = "train",
     ):
         super().__init__(env)
-        self.episode_length = int(episode_length or env.episode_length)
-        self.episodes_per_trial = int(episodes_per_trial or env.episodes_per_trial)
+        # `is None`, not `or`: an explicit 0 must reach the check below, not become the default.
+        self.episode_length = int(env.episode_length if episode_length is None else episode_length)
+        self.episodes_per_trial = int(
+            env.episodes_per_trial if episodes_per_trial is None else episodes_per_trial
+        )
         check_positive("episode_length", self.episode_length)
         check_positive("episodes_per_trial", self.episodes_per_trial)
         check_choice("split", split, SPLITS)
@@ -131,7 +137,10 @@ class TrialWrapper(Wrapper):
 
     def step(self, state: State, action: jax.Array) -> State:
         info = state.info
-        stepped = self.env.step(state.replace(obs=self._strip_flag(state.obs)), action)
+        # A copy of info, so an inner env that updates `state.info` in place cannot change the
+        # wrapper's view of its own keys.
+        inner = state.replace(obs=self._strip_flag(state.obs), info=dict(info))
+        stepped = self.env.step(inner, action)
 
         steps = info["step_in_episode"] + 1
         terminated = stepped.done > 0
@@ -145,7 +154,10 @@ class TrialWrapper(Wrapper):
         fresh = self.env.reset_to_task(reset_key, task)
 
         def pick(fresh_leaf, stepped_leaf):
-            return jnp.where(episode_end, fresh_leaf, stepped_leaf)
+            out = jnp.where(episode_end, fresh_leaf, stepped_leaf)
+            # Keep the stepped dtype: a scan carry must not change type between steps.
+            dtype = jnp.asarray(stepped_leaf).dtype
+            return out if out.dtype == dtype else out.astype(dtype)
 
         pipeline_state = jax.tree.map(pick, fresh.pipeline_state, stepped.pipeline_state)
         inner_info = jax.tree.map(
@@ -154,7 +166,7 @@ class TrialWrapper(Wrapper):
             {k: stepped.info[k] for k in fresh.info},
         )
         final_obs = self._with_flag(stepped.obs, jnp.zeros((), bool))
-        obs = self._with_flag(pick(fresh.obs, stepped.obs), episode_end)
+        obs = self._with_flag(pick(fresh.obs, stepped.obs), episode_end & ~trial_end)
         episode_index = jnp.where(
             trial_end, 0, info["episode_index"] + episode_end.astype(jnp.int32)
         )
