@@ -84,3 +84,114 @@ class PolicyConfig:
 
     def replace(self, **changes) -> PolicyConfig:
         return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Trajectory encoder (RL2 memory / VariBAD posterior). All static."""
+
+    action_embed_dim: int = 16
+    reward_embed_dim: int = 16
+    state_embed_dim: int = 32
+    gru_dim: int = 256
+    latent_dim: int = 5  # the policy reads 2 * latent_dim features (RL2 readout, or mu and logvar)
+
+    def __post_init__(self) -> None:
+        for name in ("action_embed_dim", "reward_embed_dim", "state_embed_dim", "gru_dim"):
+            check_positive(f"encoder.{name}", getattr(self, name))
+        check_positive("encoder.latent_dim", self.latent_dim)
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """PPO batch layout (static) and default coefficients (sweepable, see PPOHParams)."""
+
+    num_envs: int = 16
+    num_steps: int = 60  # rollout length per update
+    epochs: int = 2
+    minibatches: int = 4  # minibatches split the envs, so recurrent sequences stay whole
+    lr: float = 7e-4
+    clip_eps: float = 0.05
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    gamma: float = 0.95
+    gae_lambda: float = 0.95
+    max_grad_norm: float = 0.5
+    adam_eps: float = 1e-8
+    norm_obs: bool = True
+    norm_reward: bool = True  # scale by the running std of the discounted return, clip +-10
+    bootstrap_truncation: bool = True  # at a trial's time limit bootstrap from V(final obs)
+
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "num_steps", "epochs", "minibatches", "lr", "max_grad_norm"):
+            check_positive(f"ppo.{name}", getattr(self, name))
+        if self.num_envs % self.minibatches:
+            raise ConfigError(
+                f"ppo.minibatches: must divide ppo.num_envs={self.num_envs}, got {self.minibatches}"
+            )
+        for name in ("gamma", "gae_lambda"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"ppo.{name}: must be in [0, 1], got {value!r}")
+        for name in ("clip_eps", "ent_coef", "vf_coef"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"ppo.{name}: must be >= 0, got {getattr(self, name)!r}")
+
+
+ALGOS = ("rl2", "oracle")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run's static setup. Init scheme, seed and PPO coefficients are per-run data."""
+
+    env: str = "grid-world"
+    algo: str = "rl2"  # rl2: GRU memory trained by PPO; oracle: the policy sees the true task
+    episode_length: int | None = None  # None: the env's default
+    episodes_per_trial: int | None = None
+    backend: str | None = None  # Brax pipeline for physics tasks; None: the env's default
+    total_env_steps: int = 200_000  # per run; rounded down to whole chunks of updates
+    updates_per_chunk: int = 10  # the host loop logs (and later checkpoints) once per chunk
+    policy: PolicyConfig = PolicyConfig()
+    encoder: EncoderConfig = EncoderConfig()
+    ppo: PPOConfig = PPOConfig()
+
+    def __post_init__(self) -> None:
+        from hyperjax import envs  # late import: envs pulls in Brax
+
+        check_choice("env", self.env, envs.names())
+        check_choice("algo", self.algo, ALGOS)
+        check_positive("total_env_steps", self.total_env_steps)
+        check_positive("updates_per_chunk", self.updates_per_chunk)
+        if self.episode_length is not None:
+            check_positive("episode_length", self.episode_length)
+        if self.episodes_per_trial is not None and self.episodes_per_trial < 1:
+            raise ConfigError(f"episodes_per_trial: must be >= 1, got {self.episodes_per_trial}")
+        if self.num_chunks < 1:
+            raise ConfigError(
+                f"total_env_steps: {self.total_env_steps} is less than one chunk of "
+                f"{self.steps_per_chunk} steps (num_envs x num_steps x updates_per_chunk)"
+            )
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.ppo.num_envs * self.ppo.num_steps
+
+    @property
+    def steps_per_chunk(self) -> int:
+        return self.steps_per_update * self.updates_per_chunk
+
+    @property
+    def num_chunks(self) -> int:
+        return self.total_env_steps // self.steps_per_chunk
+
+    def env_overrides(self) -> dict:
+        overrides = {
+            "episode_length": self.episode_length,
+            "episodes_per_trial": self.episodes_per_trial,
+            "backend": self.backend,
+        }
+        return {k: v for k, v in overrides.items() if v is not None}
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,143 @@
+"""Hypernetwork policy compute: factorised vs materialised generated layers, against a plain matmul.
+
+For each base size (the paper's XS..XL presets) and batch: forward + backward of the whole
+hypernetwork actor-critic (value and log-prob loss, gradient w.r.t. every head) with each
+generated-layer implementation, timed as the median of `--repeats` calls of one compiled program.
+FLOPs are XLA's own count (`compiled.cost_analysis()`) of the factorised program; both
+implementations compute the same function, so GFLOP/s are comparable as useful work per second.
+The reference is a plain (B, K) x (K, N) matmul sized to the same FLOPs, timed the same way: the
+rate this device reaches on the simplest dense kernel. Prints a table and writes CSV.
+
+    python benchmarks/hypernet_layer.py                      # XL, batch 1600 (issue default)
+    python benchmarks/hypernet_layer.py --sizes XS S M L XL --batch 1600
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import statistics
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/hyperjax/jax"))
+
+from hyperjax.config import SIZE_PRESETS, PolicyConfig  # noqa: E402
+from hyperjax.nets import distributions  # noqa: E402
+from hyperjax.nets.policy import init_policy_params, make_policy  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "hypernet_layer.csv"
+OBS_DIM, Z_DIM, ACTION_DIM = 26, 10, 6  # cheetah-like observation, RL2/VariBAD latent 2 x 5
+
+
+def time_compiled(fn, *args, repeats: int) -> float:
+    """Median seconds of `repeats` calls, after one warm-up call."""
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def policy_step(size: str, batch: int, impl: str):
+    """A compiled forward+backward of the hypernet policy and its arguments."""
+    state_dim, hidden = SIZE_PRESETS[size]
+    cfg = PolicyConfig(kind="hypernet", state_embed_dim=state_dim, hidden=hidden)
+    module = make_policy(cfg, ACTION_DIM, discrete=False, hyper_impl=impl)
+    keys = jax.random.split(jax.random.key(0), 4)
+    params = init_policy_params(cfg, "hfi", keys[0], OBS_DIM, Z_DIM, ACTION_DIM, False)
+    obs = jax.random.normal(keys[1], (batch, OBS_DIM))
+    z = jax.random.normal(keys[2], (batch, Z_DIM))
+    actions = jax.random.normal(keys[3], (batch, ACTION_DIM))
+
+    def loss(p):
+        out = module.apply(p, obs, z)
+        return jnp.mean(out.value**2) - jnp.mean(distributions.log_prob(out, actions, False))
+
+    compiled = jax.jit(jax.grad(loss)).lower(params).compile()
+    return compiled, params
+
+
+def flops_of(compiled) -> float:
+    analysis = compiled.cost_analysis()
+    if isinstance(analysis, list):  # older jax returns one dict per device
+        analysis = analysis[0]
+    return float(analysis["flops"])
+
+
+def matmul_gflops(flops: float, batch: int, repeats: int) -> float:
+    """GFLOP/s of a plain (batch, K) @ (K, 512) matmul with about `flops` FLOPs."""
+    n = 512
+    k = max(1, round(flops / (2 * batch * n)))
+    a = jax.random.normal(jax.random.key(1), (batch, k))
+    b = jax.random.normal(jax.random.key(2), (k, n))
+    compiled = jax.jit(jnp.matmul).lower(a, b).compile()
+    return 2 * batch * k * n / time_compiled(compiled, a, b, repeats=repeats) / 1e9
+
+
+def measure(size: str, batch: int, repeats: int) -> dict[str, object]:
+    fast, params = policy_step(size, batch, "factorised")
+    slow, _ = policy_step(size, batch, "materialised")
+    flops = flops_of(fast)
+    fast_s = time_compiled(fast, params, repeats=repeats)
+    slow_s = time_compiled(slow, params, repeats=repeats)
+    matmul = matmul_gflops(flops, batch, repeats)
+    return {
+        "size": size,
+        "batch": batch,
+        "gflop": round(flops / 1e9, 3),
+        "factorised_ms": round(fast_s * 1e3, 2),
+        "materialised_ms": round(slow_s * 1e3, 2),
+        "speedup": round(slow_s / fast_s, 2),
+        "factorised_gflops": round(flops / fast_s / 1e9, 1),
+        "matmul_gflops": round(matmul, 1),
+        "fraction_of_matmul": round(flops / fast_s / 1e9 / matmul, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["XL"], choices=list(SIZE_PRESETS))
+    parser.add_argument("--batch", type=int, default=1600, help="samples (envs x steps / mb)")
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    device = jax.devices()[0]
+    machine = (
+        f"{os.cpu_count()} CPUs, jax {jax.__version__}, {device.platform}:{device.device_kind}"
+    )
+    print(f"machine: {machine}")
+    header = (
+        f"{'size':4s} {'batch':>6s} {'GFLOP':>7s} {'fact ms':>8s} {'mat ms':>8s} {'mat/fact':>8s}"
+        f" {'fact GFLOP/s':>12s} {'matmul GFLOP/s':>14s} {'of matmul':>9s}"
+    )
+    print(header)
+    rows = []
+    for size in args.sizes:
+        row = measure(size, args.batch, args.repeats)
+        row["machine"] = machine
+        rows.append(row)
+        print(
+            f"{row['size']:4s} {row['batch']:>6d} {row['gflop']:>7.3f} {row['factorised_ms']:>8.2f}"
+            f" {row['materialised_ms']:>8.2f} {row['speedup']:>8.2f}"
+            f" {row['factorised_gflops']:>12.1f} {row['matmul_gflops']:>14.1f}"
+            f" {row['fraction_of_matmul']:>9.2f}",
+            flush=True,
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Actor-critic policies conditioned on a task embedding input z.
+
+Three kinds (PolicyConfig.kind), one module:
+- `standard`: concat(tanh(Dense(obs)), tanh(Dense(z))) -> actor MLP and critic MLP.
+- `hypernet`: s = tanh(Dense(obs)), e = tanh(Dense(z)); every weight and bias of the actor and
+  critic MLPs (output layers included) is generated from e by linear heads (`HyperDense`).
+- `film`: s, e as above; every actor and critic layer has its own weights and a per-unit scale
+  and shift generated from e (`FilmDense`).
+Activations are tanh. The Gaussian actor outputs an unsquashed mean and one learned log-std
+vector (init 0, not generated); the categorical actor outputs logits.
+
+The init scheme is data: `init_policy_params(cfg, scheme, key, ...)` returns parameters of one
+pytree structure for every scheme of a kind, so a sweep stacks them and vmaps one program.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from hyperjax.config import PolicyConfig, check_scheme
+from hyperjax.errors import check_choice, check_positive
+from hyperjax.nets.hyper import HYPER_IMPLS, FilmDense, HyperDense
+from hyperjax.nets.inits import (
+    TANH_GAIN,
+    BaseInit,
+    actor_out_base_init,
+    critic_out_base_init,
+    film_head_inits,
+    hidden_base_init,
+    hyper_head_inits,
+    normc,
+    zeros,
+)
+
+# The scheme a module initialises with when none is named (apply never depends on it).
+DEFAULT_SCHEME = {
+    "standard": "standard",
+    "hypernet": "bias_hyperinit",
+    "film": "film_bias_hyperinit",
+}
+
+
+@struct.dataclass
+class PolicyOutput:
+    """What the actor-critic returns for obs (..., obs_dim)."""
+
+    mean_or_logits: jax.Array  # (..., action_dim): Gaussian mean or categorical logits
+    log_std: jax.Array  # (action_dim,): learned, shared by all samples; zeros if discrete
+    value: jax.Array  # (...,)
+
+
+# A layer factory: (input, features, base init f, name) -> pre-activation output.
+LayerFn = Callable[[jax.Array, int, BaseInit, str], jax.Array]
+
+
+def _tanh_embedding(x: jax.Array, features: int, name: str) -> jax.Array:
+    dense = nn.Dense(features, kernel_init=normc(TANH_GAIN), bias_init=zeros, name=name)
+    return jnp.tanh(dense(x))
+
+
+def _actor_and_critic(
+    layer: LayerFn, h: jax.Array, hidden: tuple[int, ...], action_dim: int, discrete: bool
+) -> tuple[jax.Array, jax.Array]:
+    """Separate actor and critic towers built from `layer`; returns (mean_or_logits, value)."""
+    actor, critic = h, h
+    for i, width in enumerate(hidden):
+        actor = jnp.tanh(layer(actor, width, hidden_base_init(), f"actor_hidden_{i}"))
+        critic = jnp.tanh(layer(critic, width, hidden_base_init(), f"critic_hidden_{i}"))
+    mean_or_logits = layer(actor, action_dim, actor_out_base_init(discrete), "actor_out")
+    value = layer(critic, 1, critic_out_base_init(), "critic_out")[:, 0]
+    return mean_or_logits, value
+
+
+class ActorCritic(nn.Module):
+    """Actor-critic of kind `cfg.kind`. Call with obs (..., obs_dim), z (..., z_dim).
+
+    `hyper_impl` (static) picks the generated-layer implementation; `init_scheme` only affects
+    `init` (use `init_policy_params`, which validates it).
+    """
+
+    cfg: PolicyConfig
+    action_dim: int
+    discrete: bool
+    hyper_impl: str = "factorised"
+    init_scheme: str | None = None
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, z: jax.Array) -> PolicyOutput:
+        chex.assert_equal_shape_prefix([obs, z], obs.ndim - 1)
+        lead = obs.shape[:-1]
+        obs_flat = obs.reshape(-1, obs.shape[-1])
+        z_flat = z.reshape(-1, z.shape[-1])
+
+        cfg = self.cfg
+        scheme = self.init_scheme or DEFAULT_SCHEME[cfg.kind]
+        state = _tanh_embedding(obs_flat, cfg.state_embed_dim, "state_embed")
+        task = _tanh_embedding(z_flat, cfg.task_embed_dim, "task_embed")
+
+        if cfg.kind == "standard":
+            h = jnp.concatenate([state, task], axis=-1)
+
+            def layer(x, features, base, name):
+                return nn.Dense(features, kernel_init=base.kernel, bias_init=zeros, name=name)(x)
+
+        elif cfg.kind == "hypernet":
+            h = state
+
+            def layer(x, features, base, name):
+                inits = hyper_head_inits(scheme, base)
+                return HyperDense(features, inits, self.hyper_impl, name=name)(x, task)
+
+        else:  # film
+            h = state
+
+            def layer(x, features, base, name):
+                inits = film_head_inits(scheme)
+                return FilmDense(features, base.kernel, inits, name=name)(x, task)
+
+        mean_or_logits, value = _actor_and_critic(
+            layer, h, cfg.hidden, self.action_dim, self.discrete
+        )
+        if self.discrete:
+            log_std = jnp.zeros((self.action_dim,), mean_or_logits.dtype)
+        else:
+            log_std = self.param("log_std", zeros, (self.action_dim,))
+
+        out = PolicyOutput(
+            mean_or_logits=mean_or_logits.reshape(lead + (self.action_dim,)),
+            log_std=log_std,
+            value=value.reshape(lead),
+        )
+        chex.assert_shape(out.value, lead)
+        return out
+
+
+def make_policy(
+    cfg: PolicyConfig, action_dim: int, discrete: bool, hyper_impl: str = "factorised"
+) -> ActorCritic:
+    """The actor-critic module for `cfg` (apply with `module.apply(params, obs, z)`)."""
+    check_positive("action_dim", action_dim)
+    check_choice("policy.hyper_impl", hyper_impl, tuple(HYPER_IMPLS))
+    return ActorCritic(cfg=cfg, action_dim=action_dim, discrete=discrete, hyper_impl=hyper_impl)
+
+
+def init_policy_params(
+    cfg: PolicyConfig,
+    scheme: str,
+    key: jax.Array,
+    obs_dim: int,
+    z_dim: int,
+    action_dim: int,
+    discrete: bool,
+) -> dict:
+    """Initial variables ({"params": ...}) of the `cfg.kind` policy under init `scheme`.
+
+    A pure function of (scheme, key, config); every scheme of a kind gives the same pytree
+    structure and shapes. Raises ConfigError for an unknown scheme or one of another kind.
+    """
+    check_scheme(cfg.kind, scheme)
+    check_positive("obs_dim", obs_dim)
+    check_positive("z_dim", z_dim)
+    module = make_policy(cfg, action_dim, discrete).clone(init_scheme=scheme)
+    return module.init(key, jnp.zeros((1, obs_dim)), jnp.zeros((1, z_dim)))
