@@ -13,6 +13,7 @@ from hyperjax.errors import ConfigError, check_choice
 
 # name -> (module, class). Brax-backed tasks take a `backend` override.
 _REGISTRY: dict[str, tuple[str, str]] = {
+    "bandit": ("hyperjax.envs.bandit", "TwoArmedBandit"),
     "grid-world": ("hyperjax.envs.navigation", "GridWorld"),
     "point-robot": ("hyperjax.envs.navigation", "PointRobot"),
     "cheetah-dir": ("hyperjax.envs.locomotion", "CheetahDir"),

@@ -1,0 +1,159 @@
+"""A `MetaEnv` over one Brax environment, and held-out task splits.
+
+`BraxTaskEnv` reuses a Brax env for what Brax does well (the physics pipeline, its randomised
+reset, its observation) and replaces only the reward and termination with task-conditioned ones.
+Subclasses name the Brax env and implement `task_size`, `sample_task` and `task_step`.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+from typing import Any
+
+import brax.envs
+import jax
+import jax.numpy as jnp
+from brax.envs.base import State
+
+from hyperjax.envs.base import SPLITS, MetaEnv
+from hyperjax.errors import ConfigError, check_choice
+
+BACKENDS = ("positional", "spring", "generalized", "mjx")
+# See README "Physics backend": positional is the fastest on CPU and GPU and keeps contacts
+# stable on these bodies; generalized is the most MuJoCo-like but several times slower.
+DEFAULT_BACKEND = "positional"
+
+# Held-out splits of a 1-D task parameter u in [0, 1): the range is cut into N_BINS equal bins
+# and every fourth bin (offset 2) is the test split, so both splits span the whole range.
+N_BINS = 12
+TEST_BINS = tuple(range(2, N_BINS, 4))
+TRAIN_BINS = tuple(b for b in range(N_BINS) if b not in TEST_BINS)
+
+
+def split_fraction(rng: jax.Array, split: str) -> jax.Array:
+    """A uniform draw from the train or test bins of [0, 1) (scalar float32).
+
+    The bins have equal width, so picking a bin uniformly and then a point uniformly inside it is
+    uniform over the split's union of bins.
+    """
+    check_choice("split", split, SPLITS)
+    bins = jnp.asarray(TRAIN_BINS if split == "train" else TEST_BINS, jnp.float32)
+    bin_key, offset_key = jax.random.split(rng)
+    b = jax.random.choice(bin_key, bins)
+    return (b + jax.random.uniform(offset_key)) / N_BINS
+
+
+def in_test_bins(u: jax.Array) -> jax.Array:
+    """Whether fractions `u` in [0, 1) fall in the held-out test bins."""
+    b = jnp.floor(jnp.asarray(u) * N_BINS).astype(jnp.int32)
+    return jnp.isin(b, jnp.asarray(TEST_BINS))
+
+
+class BraxTaskEnv(MetaEnv):
+    """A task distribution over a Brax `PipelineEnv`.
+
+    `reset_to_task` is Brax's own reset (with its initial-state noise) plus the task in
+    `info['task']`; `step` advances Brax's physics and calls `task_step` for the reward, the true
+    termination and the metrics. Metrics keys are `metric_names`, zero at reset.
+    """
+
+    brax_name: str = ""
+    default_ctrl_cost_weight: float = 0.1
+    metric_names: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        backend: str = DEFAULT_BACKEND,
+        ctrl_cost_weight: float | None = None,
+        reset_noise_scale: float | None = None,
+    ):
+        check_choice("env.backend", backend, BACKENDS)
+        if ctrl_cost_weight is None:
+            ctrl_cost_weight = self.default_ctrl_cost_weight
+        if not ctrl_cost_weight >= 0:
+            raise ConfigError(f"env.ctrl_cost_weight: must be >= 0, got {ctrl_cost_weight!r}")
+        kwargs = self.brax_kwargs()
+        if reset_noise_scale is not None:
+            if not reset_noise_scale >= 0:
+                raise ConfigError(f"env.reset_noise_scale: must be >= 0, got {reset_noise_scale!r}")
+            kwargs["reset_noise_scale"] = reset_noise_scale
+        self.ctrl_cost_weight = float(ctrl_cost_weight)
+        self._backend = backend
+        self._env = brax.envs.get_environment(self.brax_name, backend=backend, **kwargs)
+
+    # --- what subclasses provide -----------------------------------------------------------
+
+    def brax_kwargs(self) -> dict[str, Any]:
+        """Constructor arguments for the Brax env (other than backend)."""
+        return {}
+
+    @abc.abstractmethod
+    def task_step(
+        self, prev: Any, cur: Any, action: jax.Array, task: jax.Array
+    ) -> tuple[jax.Array, jax.Array, dict[str, jax.Array]]:
+        """(reward, done, metrics) for one step from pipeline state `prev` to `cur`."""
+
+    def observe(self, pipeline_state: Any, action: jax.Array) -> jax.Array:
+        """The observation after `action` led to `pipeline_state` (Brax's own by default)."""
+        return self._env._get_obs(pipeline_state)
+
+    def to_ctrl(self, action: jax.Array) -> jax.Array:
+        """Maps the policy's action to the actuator control (identity unless Brax rescales)."""
+        return action
+
+    # --- the MetaEnv interface ---------------------------------------------------------------
+
+    @property
+    def brax_env(self) -> brax.envs.PipelineEnv:
+        """The underlying Brax env (physics, reset and observation)."""
+        return self._env
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @property
+    def dt(self) -> float:
+        """Seconds of simulated time per env step."""
+        return float(self._env.dt)
+
+    @property
+    def action_size(self) -> int:
+        return self._env.action_size
+
+    @functools.cached_property
+    def observation_size(self) -> int:
+        # Shape inference only: traces the reset but compiles and runs nothing.
+        task = jnp.zeros((self.task_size,), jnp.float32)
+        state = jax.eval_shape(self.reset_to_task, jax.random.PRNGKey(0), task)
+        return int(state.obs.shape[-1])
+
+    def reset_to_task(self, rng: jax.Array, task: jax.Array) -> State:
+        state = self._env.reset(rng)
+        zero = jnp.zeros(())
+        return State(
+            pipeline_state=state.pipeline_state,
+            obs=state.obs,
+            reward=zero,
+            done=zero,
+            metrics={name: zero for name in self.metric_names},
+            info={"task": jnp.asarray(task, jnp.float32)},
+        )
+
+    def step(self, state: State, action: jax.Array) -> State:
+        task = state.info["task"]
+        ctrl = self.to_ctrl(action)
+        prev = state.pipeline_state
+        cur = self._env.pipeline_step(prev, ctrl)
+        reward, done, metrics = self.task_step(prev, cur, ctrl, task)
+        return state.replace(
+            pipeline_state=cur,
+            obs=self.observe(cur, ctrl),
+            reward=jnp.asarray(reward, jnp.float32),
+            done=jnp.asarray(done, jnp.float32),
+            metrics=metrics,
+        )
+
+    def ctrl_cost(self, ctrl: jax.Array) -> jax.Array:
+        return self.ctrl_cost_weight * jnp.sum(jnp.square(ctrl))
