@@ -1,0 +1,233 @@
+"""The `hyperjax` command: train, sweep, demo, plot.
+
+    hyperjax sweep --inits standard kaiming hfi bias_hyperinit --seeds 0 1 2 --name mysweep
+    hyperjax sweep --experiment experiments/demo.yaml --variant quick --seeds 0 1 2 3 4
+    hyperjax train --init bias_hyperinit --seed 0 --train.env point-robot
+    hyperjax plot runs/mysweep
+    hyperjax demo
+
+Flags override the experiment file; every input is validated before anything compiles, and a bad
+one exits with a one-line message naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+from hyperjax.config import SIZE_PRESETS, EncoderConfig, PolicyConfig, PPOConfig, TrainConfig
+from hyperjax.errors import ConfigError, check_choice
+from hyperjax.experiment import SweepSpec, load_experiment, spec_to_dict
+
+DEFAULT_RUNS_DIR = Path("runs")
+
+
+@dataclass(frozen=True)
+class SweepCommand(SweepSpec):
+    """Train a grid of init schemes x seeds x learning rates (one compiled program per policy
+    kind)."""
+
+    size: str | None = None  # a policy size preset (XS, S, M, L, XL, XXL); overrides widths
+    runs_dir: Path = DEFAULT_RUNS_DIR
+    overwrite: bool = False  # replace an existing runs/<name> (never done silently)
+    progress: bool = True
+    plot: bool = True
+
+
+@dataclass(frozen=True)
+class TrainCommand:
+    """Train one run (a sweep of one)."""
+
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    init: str = "bias_hyperinit"
+    seed: int = 0
+    lr: float | None = None
+    name: str = "train"
+    size: str | None = None
+    runs_dir: Path = DEFAULT_RUNS_DIR
+    overwrite: bool = False
+    progress: bool = True
+    plot: bool = True
+
+
+@dataclass(frozen=True)
+class PlotCommand:
+    """Learning curves (mean and 95% bootstrap CI over seeds) and a final-results table."""
+
+    run_dirs: tyro.conf.Positional[tuple[Path, ...]]
+    metric: str = "trial_return"
+    out: Path | None = None  # default: <first run dir>/curves
+
+
+# The built-in default of `make demo`: grid world (VariBAD's 5x5, 4 episodes per trial) with RL2,
+# the standard policy against hypernetworks under two naive inits and Bias-HyperInit, 3 seeds.
+# Sized to finish in about 10 minutes on 2 CPU cores, compilation included.
+DEMO = SweepCommand(
+    train=TrainConfig(
+        env="grid-world",
+        algo="rl2",
+        total_env_steps=16 * 60 * 10 * 24,
+        updates_per_chunk=10,
+        policy=PolicyConfig(state_embed_dim=64, hidden=(64, 32)),
+        encoder=EncoderConfig(gru_dim=64),
+        ppo=PPOConfig(num_envs=16, num_steps=60, lr=1e-3, ent_coef=0.05),
+    ),
+    inits=("standard", "kaiming", "hfi", "bias_hyperinit"),
+    seeds=(0, 1, 2),
+    name="demo",
+    overwrite=True,
+)
+
+
+def _with_size(train: TrainConfig, size: str | None) -> TrainConfig:
+    if size is None:
+        return train
+    check_choice("size", size, SIZE_PRESETS)
+    state_embed_dim, hidden = SIZE_PRESETS[size]
+    return train.replace(
+        policy=train.policy.replace(state_embed_dim=state_embed_dim, hidden=hidden)
+    )
+
+
+def execute_sweep(command: SweepCommand) -> Path:
+    """Validate everything, then train, log and plot. Returns the run folder."""
+    from hyperjax import plot
+    from hyperjax.runlog import RunDirectory
+    from hyperjax.sweep import plan_runs, run_sweep
+
+    train = _with_size(command.train, command.size)
+    runs = plan_runs(command.inits, command.seeds, command.learning_rates)
+    run_dir = RunDirectory(command.runs_dir / command.name)
+    run_dir.check_writable(command.overwrite)
+    spec = dataclasses.replace(
+        SweepSpec(), **{f.name: getattr(command, f.name) for f in dataclasses.fields(SweepSpec)}
+    )
+    spec = dataclasses.replace(spec, train=train)
+    run_dir.create(
+        {"spec": spec_to_dict(spec), "command": sys.argv},
+        [
+            {"run": r.name, "policy": r.kind, "init": r.init, "seed": r.seed, "lr": r.lr}
+            for r in runs
+        ],
+        overwrite=command.overwrite,
+    )
+    print(
+        f"{len(runs)} runs x {train.num_chunks * train.steps_per_chunk:,} env steps on "
+        f"{train.env} ({train.algo}) -> {run_dir.path}"
+    )
+    start = time.perf_counter()
+    result = run_sweep(train, runs, on_rows=run_dir.append_metrics, progress=command.progress)
+    wall = time.perf_counter() - start
+    total_steps = len(runs) * train.num_chunks * train.steps_per_chunk
+    print(
+        f"done in {wall:.0f}s (compile {sum(result.compile_seconds.values()):.0f}s, "
+        f"train {result.train_seconds:.0f}s, {total_steps / result.train_seconds:,.0f} env steps/s)"
+    )
+    if command.plot:
+        figure = plot.plot_curves([run_dir.path], run_dir.path / "curves")
+        results = plot.final_results([run_dir.path], last_chunks=3)
+        table = plot.results_markdown(results, "trial_return")
+        (run_dir.path / "results.md").write_text(table + "\n")
+        print(table)
+        print(f"curves: {figure}")
+    return run_dir.path
+
+
+def _split_experiment_args(argv: list[str]) -> tuple[str | None, str | None, list[str]]:
+    """Pull --experiment / --variant out of argv: they pick the defaults tyro parses against."""
+    experiment = variant = None
+    rest: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg in ("--experiment", "--variant"):
+            value = next(args, None)
+            if value is None:
+                raise ConfigError(f"{arg[2:]}: needs a value")
+            if arg == "--experiment":
+                experiment = value
+            else:
+                variant = value
+        elif arg.startswith(("--experiment=", "--variant=")):
+            key, value = arg[2:].split("=", 1)
+            experiment, variant = (value, variant) if key == "experiment" else (experiment, value)
+        else:
+            rest.append(arg)
+    return experiment, variant, rest
+
+
+def _sweep(argv: list[str]) -> None:
+    experiment, variant, rest = _split_experiment_args(argv)
+    default = SweepCommand()
+    if experiment is not None:
+        spec = load_experiment(experiment, variant)
+        default = SweepCommand(**{f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)})
+    elif variant is not None:
+        raise ConfigError("variant: needs --experiment")
+    command = tyro.cli(SweepCommand, default=default, args=rest, prog="hyperjax sweep")
+    execute_sweep(command)
+
+
+def _train(argv: list[str]) -> None:
+    command = tyro.cli(TrainCommand, args=argv, prog="hyperjax train")
+    execute_sweep(
+        SweepCommand(
+            train=command.train,
+            inits=(command.init,),
+            seeds=(command.seed,),
+            lrs=(command.lr,) if command.lr is not None else (),
+            name=command.name,
+            size=command.size,
+            runs_dir=command.runs_dir,
+            overwrite=command.overwrite,
+            progress=command.progress,
+            plot=command.plot,
+        )
+    )
+
+
+def _plot(argv: list[str]) -> None:
+    from hyperjax import plot
+
+    command = tyro.cli(PlotCommand, args=argv, prog="hyperjax plot")
+    for run_dir in command.run_dirs:
+        if not (run_dir / "metrics.csv").is_file():
+            raise ConfigError(f"run_dirs: {run_dir} holds no metrics.csv")
+    out = command.out or command.run_dirs[0] / "curves"
+    figure = plot.plot_curves(list(command.run_dirs), out, command.metric)
+    print(
+        plot.results_markdown(
+            plot.final_results(list(command.run_dirs), command.metric), command.metric
+        )
+    )
+    print(f"curves: {figure} (and .svg)")
+
+
+def _demo(argv: list[str]) -> None:
+    command = tyro.cli(SweepCommand, default=DEMO, args=argv, prog="hyperjax demo")
+    execute_sweep(command)
+
+
+COMMANDS = {"train": _train, "sweep": _sweep, "demo": _demo, "plot": _plot}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__)
+        print(f"commands: {', '.join(COMMANDS)}")
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    try:
+        COMMANDS[argv[0]](argv[1:])
+    except ConfigError as error:
+        print(f"hyperjax: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Sweep specifications: typed `SweepSpec`, loadable from a YAML experiment file.
+
+An experiment file mirrors `SweepSpec`'s fields (nested `train:`, `train.policy:` ...). Optional
+`variants:` hold named overrides (e.g. `quick` for a CPU, `full` for the paper's budget) picked
+with `--variant`. Unknown or malformed keys are refused with the field's dotted name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from hyperjax.config import TrainConfig
+from hyperjax.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A grid of runs: init schemes x seeds x learning rates, on one training setup."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    inits: tuple[str, ...] = ("bias_hyperinit",)
+    seeds: tuple[int, ...] = (0,)
+    lrs: tuple[float, ...] = ()  # empty: train.ppo.lr
+    name: str = "sweep"
+
+    @property
+    def learning_rates(self) -> tuple[float, ...]:
+        return self.lrs or (self.train.ppo.lr,)
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _build(cls, data: dict, prefix: str):
+    """A dataclass from a nested dict, every key checked against the fields."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'experiment'}: expected a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if key not in fields:
+            raise ConfigError(f"{name}: unknown key; allowed: {', '.join(fields)}")
+        kwargs[key] = _convert(hints[key], value, name)
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise ConfigError(f"{prefix or 'experiment'}: {error}") from None
+
+
+def _convert(hint, value, name: str):
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, f"{name}.")
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{name}: expected a list, got {value!r}")
+        item = typing.get_args(hint)[0]
+        return tuple(_convert(item, v, name) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return None if value is None else _convert(options[0], value, name)
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        if hint is int and float(value) != int(value):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        return hint(value)
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+    if hint is str and not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
+    return value
+
+
+def spec_from_dict(data: dict, variant: str | None = None, source: str = "experiment") -> SweepSpec:
+    data = dict(data)
+    variants = data.pop("variants", {}) or {}
+    if variant is not None:
+        if variant not in variants:
+            allowed = ", ".join(variants) or "(none defined)"
+            raise ConfigError(f"variant: {variant!r} not in {source}; allowed: {allowed}")
+        data = _merge(data, variants[variant])
+    policy = data.get("train", {}).get("policy", {})
+    if isinstance(policy, dict) and "size" in policy:
+        # A size preset expands to the two width fields it stands for.
+        from hyperjax.config import SIZE_PRESETS
+        from hyperjax.errors import check_choice
+
+        size = policy.pop("size")
+        check_choice("train.policy.size", size, SIZE_PRESETS)
+        state_embed_dim, hidden = SIZE_PRESETS[size]
+        policy.setdefault("state_embed_dim", state_embed_dim)
+        policy.setdefault("hidden", list(hidden))
+    return _build(SweepSpec, data, "")
+
+
+def load_experiment(path: Path | str, variant: str | None = None) -> SweepSpec:
+    """Read a YAML experiment file into a validated SweepSpec."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"experiment: no such file {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        first_line = str(error).splitlines()[0]
+        raise ConfigError(f"experiment: {path} is not valid YAML ({first_line})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"experiment: {path} must hold a mapping of fields")
+    return spec_from_dict(data, variant, source=str(path))
+
+
+def spec_to_dict(spec: SweepSpec) -> dict:
+    return dataclasses.asdict(spec)

@@ -1,0 +1,115 @@
+"""Learning curves and final-result tables over seeds, with rliable's bootstrap intervals."""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+# rliable hands arch a RandomState, which arch deprecates; the intervals are unaffected.
+warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+matplotlib.use("Agg")  # files only; no display on servers
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from rliable import library as rly  # noqa: E402
+from rliable import metrics as rly_metrics  # noqa: E402
+
+from hyperjax.runlog import read_metrics  # noqa: E402
+
+BOOTSTRAP_REPS = 2000
+
+
+def method_name(row: dict, with_lr: bool) -> str:
+    name = "standard" if row["policy"] == "standard" else f"{row['policy']}+{row['init']}"
+    return f"{name} lr={row['lr']:g}" if with_lr else name
+
+
+def load_scores(run_dirs: list[Path | str], metric: str) -> tuple[dict, np.ndarray]:
+    """{method: array (seeds, chunks)} of `metric`, and the env steps of each chunk."""
+    rows = [row for d in run_dirs for row in read_metrics(d)]
+    with_lr = len({row["lr"] for row in rows}) > 1
+    per_run: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    steps: dict[float, None] = {}
+    for row in rows:
+        per_run[method_name(row, with_lr)][row["run"]].append(row[metric])
+        steps[row["env_steps"]] = None
+    scores = {}
+    for method, runs in per_run.items():
+        length = min(len(curve) for curve in runs.values())
+        scores[method] = np.array([curve[:length] for curve in runs.values()], dtype=float)
+    return scores, np.array(list(steps))
+
+
+def interval_estimates(scores: dict[str, np.ndarray]) -> tuple[dict, dict]:
+    """Mean over seeds and its 95% stratified-bootstrap interval, per chunk."""
+    score_dict = {m: s[:, None, :] for m, s in scores.items()}  # (runs, tasks=1, chunks)
+
+    def mean_per_chunk(x: np.ndarray) -> np.ndarray:
+        return np.array([rly_metrics.aggregate_mean(x[..., c]) for c in range(x.shape[-1])])
+
+    return rly.get_interval_estimates(
+        score_dict, mean_per_chunk, reps=BOOTSTRAP_REPS, random_state=np.random.RandomState(0)
+    )
+
+
+def plot_curves(run_dirs: list[Path | str], out: Path | str, metric: str = "trial_return") -> Path:
+    """Mean curve per method with a shaded 95% bootstrap CI; writes PNG and SVG."""
+    scores, steps = load_scores(run_dirs, metric)
+    point, interval = interval_estimates(scores)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for method in sorted(scores):
+        x = steps[: len(point[method])]
+        ax.plot(x, point[method], label=f"{method} (n={len(scores[method])})")
+        ax.fill_between(x, interval[method][0], interval[method][1], alpha=0.2)
+    ax.set_xlabel("env steps per run")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out.with_suffix(".png"), dpi=120)
+    fig.savefig(out.with_suffix(".svg"))
+    plt.close(fig)
+    return out.with_suffix(".png")
+
+
+def final_results(
+    run_dirs: list[Path | str], metric: str = "trial_return", last_chunks: int = 1
+) -> list[dict]:
+    """Per method: mean of `metric` over its last `last_chunks` chunks, then mean over seeds with
+    a 95% bootstrap CI, plus the seed spread (std)."""
+    scores, _ = load_scores(run_dirs, metric)
+    finals = {m: np.nanmean(s[:, -last_chunks:], axis=1) for m, s in scores.items()}
+    point, interval = rly.get_interval_estimates(
+        {m: f[:, None] for m, f in finals.items()},
+        lambda x: np.array([rly_metrics.aggregate_mean(x)]),
+        reps=BOOTSTRAP_REPS,
+        random_state=np.random.RandomState(0),
+    )
+    return [
+        {
+            "method": m,
+            "seeds": len(finals[m]),
+            "mean": float(point[m][0]),
+            "ci_low": float(interval[m][0][0]),
+            "ci_high": float(interval[m][1][0]),
+            "std": float(np.std(finals[m])),
+        }
+        for m in sorted(finals, key=lambda m: -point[m][0])
+    ]
+
+
+def results_markdown(results: list[dict], metric: str) -> str:
+    lines = [
+        f"| method | seeds | final {metric} (mean) | 95% CI | std over seeds |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['method']} | {r['seeds']} | {r['mean']:.3f} | "
+            f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] | {r['std']:.3f} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,81 @@
+"""A sweep's output folder: `runs/<name>/` with config.json, runs.csv and metrics.csv.
+
+metrics.csv is long-format, one row per (run, chunk), ready for pandas `groupby("run")`.
+An existing folder is never overwritten silently: a different sweep there is refused unless the
+caller passes `overwrite=True`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from hyperjax.errors import ConfigError
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.csv"
+RUNS_FILE = "runs.csv"
+
+
+class RunDirectory:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS_FILE
+
+    def check_writable(self, overwrite: bool) -> None:
+        """Refuse a folder holding results, unless told to overwrite (no side effects)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"name: {self.path} exists and is not a directory")
+        if (self.path / CONFIG_FILE).exists() and not overwrite:
+            raise ConfigError(
+                f"name: {self.path} already holds a run; choose another --name or pass --overwrite"
+            )
+
+    def create(self, config: dict, runs: Iterable[dict], overwrite: bool) -> None:
+        self.check_writable(overwrite)
+        if overwrite and self.path.exists():
+            shutil.rmtree(self.path)  # explicitly asked for
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n")
+        runs = list(runs)
+        _write_csv(self.path / RUNS_FILE, runs, mode="w")
+
+    def append_metrics(self, rows: list[dict]) -> None:
+        _write_csv(self.metrics_path, rows, mode="a")
+
+    def read_config(self) -> dict:
+        return json.loads((self.path / CONFIG_FILE).read_text())
+
+
+def _write_csv(path: Path, rows: list[dict], mode: str) -> None:
+    if not rows:
+        return
+    new_file = mode == "w" or not path.exists()
+    fieldnames = list(rows[0]) if new_file else _header(path)
+    with path.open(mode, newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fieldnames, extrasaction="ignore")
+        if new_file:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def _header(path: Path) -> list[str]:
+    with path.open(newline="") as f:
+        return next(csv.reader(f))
+
+
+def read_metrics(path: Path | str) -> list[dict]:
+    """metrics.csv rows with numbers parsed."""
+    with (Path(path) / METRICS_FILE).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for key, value in row.items():
+            if key not in ("run", "policy", "init"):
+                row[key] = float(value) if value not in ("", None) else float("nan")
+    return rows

@@ -1,0 +1,215 @@
+"""Sweeps as one program: init schemes x seeds x learning rates.
+
+Runs whose schemes share a policy kind have parameter pytrees of one structure, so their initial
+parameters and PPO coefficients are stacked along a leading run axis and `jax.vmap(run_chunk)` is
+compiled once for the whole group. (A sweep mixing kinds, e.g. `standard` beside hypernetwork
+schemes, compiles once per kind.) The host only loops over chunks: it pulls a chunk's metrics,
+writes them and moves on; the training state stays on the device, donated from chunk to chunk.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hyperjax.algos.ppo import PPOHParams
+from hyperjax.config import INIT_SCHEMES, TrainConfig, check_scheme, policy_kind_of
+from hyperjax.errors import ConfigError, check_positive
+from hyperjax.train import Trainer, make_train
+
+
+@dataclass(frozen=True)
+class Run:
+    """One member of a sweep."""
+
+    init: str
+    seed: int
+    lr: float
+
+    @property
+    def kind(self) -> str:
+        return policy_kind_of(self.init)
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}-{self.init}-seed{self.seed}-lr{self.lr:g}"
+
+
+def plan_runs(inits: Sequence[str], seeds: Sequence[int], lrs: Sequence[float]) -> list[Run]:
+    """The grid, validated before anything is compiled."""
+    if not inits:
+        raise ConfigError("inits: need at least one init scheme")
+    if not seeds:
+        raise ConfigError("seeds: need at least one seed")
+    if not lrs:
+        raise ConfigError("lrs: need at least one learning rate")
+    for init in inits:
+        policy_kind_of(init)  # raises with the allowed names
+    for lr in lrs:
+        check_positive("lrs", lr)
+    runs = [Run(i, int(s), float(lr)) for i, s, lr in itertools.product(inits, seeds, lrs)]
+    if len(set(runs)) != len(runs):
+        raise ConfigError("inits/seeds/lrs: the grid has duplicate runs")
+    return runs
+
+
+def group_by_kind(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """Runs grouped by policy kind, in the order kinds first appear."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.kind, []).append(run)
+    return groups
+
+
+def config_for_kind(cfg: TrainConfig, kind: str) -> TrainConfig:
+    return cfg.replace(policy=cfg.policy.replace(kind=kind))
+
+
+def run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """(parameter key, training key) of a seed. The same seed gives every scheme the same env
+    and action randomness, so schemes are compared on common random numbers."""
+    init_key, train_key = jax.random.split(jax.random.key(seed))
+    return init_key, train_key
+
+
+def stack(trees: Sequence) -> object:
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def initial_batch(trainer: Trainer, cfg: TrainConfig, runs: Sequence[Run]):
+    """Stacked (train keys, initial params, hparams) for runs of one policy kind."""
+    params, hparams, keys = [], [], []
+    for run in runs:
+        check_scheme(cfg.policy.kind, run.init)
+        init_key, train_key = run_keys(run.seed)
+        params.append(trainer.agent.init(init_key, run.init))
+        hparams.append(PPOHParams.from_config(cfg.ppo, lr=run.lr))
+        keys.append(train_key)
+    return jnp.stack(keys), stack(params), stack(hparams)
+
+
+@dataclass
+class GroupProgram:
+    """One policy kind's runs, compiled as one vmapped program."""
+
+    cfg: TrainConfig
+    runs: list[Run]
+    trainer: Trainer
+    init: Callable
+    run_chunk: Callable
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, kind: str, runs: list[Run]) -> GroupProgram:
+        cfg = config_for_kind(cfg, kind)
+        trainer = make_train(cfg)
+        return cls(
+            cfg=cfg,
+            runs=runs,
+            trainer=trainer,
+            init=jax.jit(jax.vmap(trainer.init)),
+            # The state is donated: each chunk's output reuses the previous chunk's buffers.
+            run_chunk=jax.jit(jax.vmap(trainer.run_chunk), donate_argnums=0),
+        )
+
+    def initial_state(self):
+        keys, params, hparams = initial_batch(self.trainer, self.cfg, self.runs)
+        return self.init(keys, params, hparams)
+
+    def compile(self, state) -> tuple[Callable, float]:
+        """Ahead-of-time compile of one chunk; returns the executable and seconds taken."""
+        start = time.perf_counter()
+        compiled = self.run_chunk.lower(state).compile()
+        return compiled, time.perf_counter() - start
+
+
+def chunk_rows(
+    runs: Sequence[Run], metrics: dict, chunk: int, cfg: TrainConfig, kind: str
+) -> list[dict]:
+    """One chunk's metrics (leading run axis, on the host) -> one flat row per run."""
+    rows = []
+    for index, run in enumerate(runs):
+        row = {
+            "run": run.name,
+            "policy": kind,
+            "init": run.init,
+            "seed": run.seed,
+            "lr": run.lr,
+            "chunk": chunk,
+            "update": (chunk + 1) * cfg.updates_per_chunk,
+            "env_steps": (chunk + 1) * cfg.steps_per_chunk,
+        }
+        for key, value in metrics.items():
+            value = np.asarray(value[index])
+            if value.ndim == 0:
+                row[key] = float(value)
+            else:  # per episode index within the trial
+                for i, v in enumerate(value):
+                    row[f"{key}_{i}"] = float(v)
+        rows.append(row)
+    return rows
+
+
+def available_inits(kind: str | None = None) -> tuple[str, ...]:
+    if kind is None:
+        return tuple(s for schemes in INIT_SCHEMES.values() for s in schemes)
+    return INIT_SCHEMES[kind]
+
+
+@dataclass
+class SweepResult:
+    rows: list[dict]  # every chunk's metrics, one row per run
+    states: dict[str, object]  # final training state per policy kind (leading run axis)
+    compile_seconds: dict[str, float]
+    train_seconds: float
+
+
+def run_sweep(
+    cfg: TrainConfig,
+    runs: Sequence[Run],
+    on_rows: Callable[[list[dict]], None] | None = None,
+    progress: bool = True,
+) -> SweepResult:
+    """Train every run: one compiled program per policy kind, the host looping over chunks."""
+    from tqdm.auto import tqdm
+
+    programs = [GroupProgram.build(cfg, kind, rs) for kind, rs in group_by_kind(runs).items()]
+    bar = tqdm(total=cfg.num_chunks * len(programs), unit="chunk", disable=not progress)
+    rows, states, compile_seconds, train_seconds = [], {}, {}, 0.0
+    for program in programs:
+        kind = program.cfg.policy.kind
+        start = time.perf_counter()
+        state = program.initial_state()  # mostly the init program's compilation
+        init_seconds = time.perf_counter() - start
+        compiled, chunk_compile_seconds = program.compile(state)
+        compile_seconds[kind] = init_seconds + chunk_compile_seconds
+        bar.write(f"{kind}: {len(program.runs)} runs compiled in {compile_seconds[kind]:.1f}s")
+        for chunk in range(cfg.num_chunks):
+            start = time.perf_counter()
+            state, metrics = compiled(state)
+            metrics = jax.device_get(metrics)  # the chunk's only host sync
+            seconds = time.perf_counter() - start
+            train_seconds += seconds
+            sps = len(program.runs) * cfg.steps_per_chunk / seconds
+            chunk_metrics = chunk_rows(program.runs, metrics, chunk, cfg, kind)
+            for row in chunk_metrics:
+                row.update(sps=sps, chunk_seconds=seconds)
+            rows.extend(chunk_metrics)
+            if on_rows is not None:
+                on_rows(chunk_metrics)
+            returns = np.asarray(metrics["trial_return"])
+            bar.set_postfix(
+                kind=kind,
+                sps=f"{sps:,.0f}",
+                best=f"{np.nanmax(returns):.2f}",
+                worst=f"{np.nanmin(returns):.2f}",
+            )
+            bar.update()
+        states[kind] = state
+    bar.close()
+    return SweepResult(rows, states, compile_seconds, train_seconds)

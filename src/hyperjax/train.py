@@ -1,0 +1,350 @@
+"""The training program: `make_train(cfg)` -> pure functions built from `lax.scan`s.
+
+    trainer = make_train(cfg)
+    state = trainer.init(key, params, hparams)          # one run's whole training state
+    state, metrics = trainer.run_chunk(state)           # `updates_per_chunk` PPO updates
+    state, metrics = trainer.train(key, params, hparams)  # every chunk, in one program
+
+Nothing here depends on the init scheme (only on the parameters it produced) or on the PPO
+coefficients' values (they are leaves of `hparams`), so `jax.vmap` over stacked params and
+hparams trains a whole sweep with one compilation (see `hyperjax.sweep`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+from brax.envs.base import State
+from brax.training.acme import running_statistics
+
+from hyperjax import envs
+from hyperjax.agent import Agent
+from hyperjax.algos.gae import bootstrap_values, gae
+from hyperjax.algos.ppo import (
+    PPOHParams,
+    clipped_losses,
+    init_optimizer,
+    make_optimizer,
+    normalize_advantages,
+)
+from hyperjax.config import TrainConfig
+from hyperjax.nets import distributions
+
+REWARD_CLIP = 10.0
+
+
+class TrainState(flax.struct.PyTreeNode):
+    """Everything one run carries from update to update (all arrays: checkpointable)."""
+
+    params: Any
+    opt_state: Any
+    hparams: PPOHParams
+    env_state: State  # batched over envs
+    hidden: jax.Array  # (E, H) encoder memory
+    prev_action: jax.Array  # (E, A) encoder input: previous action features, 0 at trial start
+    prev_reward: jax.Array  # (E,)
+    start: jax.Array  # (E,) the next step is a trial's first: zero the memory
+    obs_stats: running_statistics.RunningStatisticsState
+    return_stats: running_statistics.RunningStatisticsState
+    discounted_return: jax.Array  # (E,) for reward scaling
+    episode_return: jax.Array  # (E,) raw, for logging
+    trial_return: jax.Array  # (E,)
+    episode_success: jax.Array  # (E,) 1 once the episode has succeeded
+    rng: jax.Array
+    update: jax.Array  # int32, updates done
+
+
+class Transition(flax.struct.PyTreeNode):
+    obs: jax.Array  # normalised, as the policy saw it
+    prev_action: jax.Array
+    prev_reward: jax.Array
+    start: jax.Array
+    task: jax.Array
+    action: jax.Array
+    log_prob: jax.Array
+    value: jax.Array
+    reward: jax.Array  # raw
+    discounted_return: jax.Array
+    truncated: jax.Array
+    trial_end: jax.Array
+    final_value: jax.Array
+
+
+class Trainer(NamedTuple):
+    agent: Agent
+    init: Any
+    run_chunk: Any
+    train: Any
+
+
+def make_train(cfg: TrainConfig) -> Trainer:
+    """Build the pure training functions for one static configuration."""
+    env = envs.make(cfg.env, **cfg.env_overrides())
+    agent = Agent.for_env(cfg, env)
+    ppo = cfg.ppo
+    optimizer = make_optimizer(ppo)
+    num_envs, num_steps = ppo.num_envs, ppo.num_steps
+    episodes_per_trial = env.episodes_per_trial
+    reset_envs = jax.vmap(env.reset)
+    step_envs = jax.vmap(env.step)
+
+    def normalize_obs(obs, stats):
+        if not ppo.norm_obs:
+            return obs
+        return running_statistics.normalize(obs, stats)
+
+    def init(key: jax.Array, params, hparams: PPOHParams) -> TrainState:
+        env_key, rng = jax.random.split(key)
+        env_state = reset_envs(jax.random.split(env_key, num_envs))
+        zeros = jnp.zeros((num_envs,))
+        return TrainState(
+            params=params,
+            opt_state=init_optimizer(ppo, params, hparams.lr),
+            hparams=hparams,
+            env_state=env_state,
+            hidden=jnp.zeros((num_envs, agent.hidden_dim)),
+            prev_action=jnp.zeros((num_envs, agent.action_dim)),
+            prev_reward=zeros,
+            start=jnp.ones((num_envs,), bool),
+            obs_stats=running_statistics.init_state(
+                jax.ShapeDtypeStruct((agent.obs_dim,), jnp.float32)
+            ),
+            return_stats=running_statistics.init_state(jax.ShapeDtypeStruct((), jnp.float32)),
+            discounted_return=zeros,
+            episode_return=zeros,
+            trial_return=zeros,
+            episode_success=zeros,
+            rng=rng,
+            update=jnp.zeros((), jnp.int32),
+        )
+
+    # ---- acting ---------------------------------------------------------------------------
+    def rollout_step(state: TrainState, _):
+        rng, action_key = jax.random.split(state.rng)
+        info = state.env_state.info
+        task, episode_index = info["task"], info["episode_index"]
+        obs = normalize_obs(state.env_state.obs, state.obs_stats)
+        hidden, z = agent.encode_step(
+            state.params, state.hidden, state.prev_action, state.prev_reward, obs, state.start, task
+        )
+        out = agent.act(state.params, obs, z)
+        action = distributions.sample(out, action_key, agent.discrete)
+        log_prob = distributions.log_prob(out, action, agent.discrete)
+
+        env_state = step_envs(state.env_state, action)
+        info = env_state.info
+        reward, trial_end, episode_end = env_state.reward, info["trial_end"], info["episode_end"]
+        action_features = agent.action_features(action)
+
+        if ppo.bootstrap_truncation:
+            # V of the trial's last observation, the memory having seen the last transition.
+            final_obs = normalize_obs(info["final_obs"], state.obs_stats)
+            _, z_final = agent.encode_step(
+                state.params,
+                hidden,
+                action_features,
+                reward,
+                final_obs,
+                jnp.zeros_like(trial_end),
+                task,
+            )
+            final_value = agent.act(state.params, final_obs, z_final).value
+        else:
+            final_value = jnp.zeros_like(reward)
+
+        discounted_return = state.discounted_return * state.hparams.gamma + reward
+        episode_return = state.episode_return + reward
+        trial_return = state.trial_return + reward
+        success = env_state.metrics.get("success", jnp.zeros_like(reward))
+        episode_success = jnp.maximum(state.episode_success, success)
+
+        by_index = jax.nn.one_hot(episode_index, episodes_per_trial) * episode_end[:, None]
+        step_metrics = {
+            "episode_return_sum": (by_index * episode_return[:, None]).sum(0),
+            "episode_count": by_index.sum(0),
+            "trial_return_sum": jnp.where(trial_end, trial_return, 0.0).sum(),
+            "trial_count": trial_end.sum().astype(jnp.float32),
+            "success_sum": (by_index * episode_success[:, None]).sum(0),
+        }
+        transition = Transition(
+            obs=obs,
+            prev_action=state.prev_action,
+            prev_reward=state.prev_reward,
+            start=state.start,
+            task=task,
+            action=action,
+            log_prob=log_prob,
+            value=out.value,
+            reward=reward,
+            discounted_return=discounted_return,
+            truncated=info["truncated"],
+            trial_end=trial_end,
+            final_value=final_value,
+        )
+        keep = lambda x, end: jnp.where(end, 0.0, x)  # noqa: E731
+        state = state.replace(
+            env_state=env_state,
+            hidden=hidden,
+            prev_action=jnp.where(trial_end[:, None], 0.0, action_features),
+            prev_reward=keep(reward, trial_end),
+            start=trial_end,
+            discounted_return=keep(discounted_return, trial_end),
+            episode_return=keep(episode_return, episode_end),
+            trial_return=keep(trial_return, trial_end),
+            episode_success=keep(episode_success, episode_end),
+            rng=rng,
+        )
+        return state, (transition, step_metrics)
+
+    # ---- learning -------------------------------------------------------------------------
+    def loss_fn(params, hparams: PPOHParams, hidden0, batch: Transition, advantages, targets):
+        z = agent.encode_sequence(
+            params,
+            hidden0,
+            batch.prev_action,
+            batch.prev_reward,
+            batch.obs,
+            batch.start,
+            batch.task,
+        )
+        out = agent.act(params, batch.obs, z)
+        log_prob = distributions.log_prob(out, batch.action, agent.discrete)
+        entropy = distributions.entropy(out, agent.discrete).mean()
+        losses = clipped_losses(
+            log_prob, batch.log_prob, advantages, out.value, batch.value, targets, hparams.clip_eps
+        )
+        total = (
+            losses["policy_loss"]
+            + hparams.vf_coef * losses["value_loss"]
+            - hparams.ent_coef * entropy
+        )
+        return total, dict(losses, entropy=entropy)
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def update_minibatch(carry, minibatch):
+        params, opt_state, hparams = carry
+        hidden0, batch, advantages, targets = minibatch
+        (loss, aux), grads = grad_fn(params, hparams, hidden0, batch, advantages, targets)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        aux = dict(aux, loss=loss, grad_norm=optax.global_norm(grads))
+        return (params, opt_state, hparams), aux
+
+    def update_epoch(carry, key):
+        params, opt_state, hparams, data = carry
+        hidden0, batch, advantages, targets = data
+        # Minibatches split the envs; each keeps whole time sequences for the recurrent loss.
+        order = jax.random.permutation(key, num_envs).reshape(ppo.minibatches, -1)
+        minibatches = (
+            hidden0[order],
+            jax.tree.map(lambda x: jnp.swapaxes(x[:, order], 0, 1), batch),
+            jnp.swapaxes(advantages[:, order], 0, 1),
+            jnp.swapaxes(targets[:, order], 0, 1),
+        )
+        (params, opt_state, hparams), aux = jax.lax.scan(
+            update_minibatch, (params, opt_state, hparams), minibatches
+        )
+        return (params, opt_state, hparams, data), aux
+
+    def update_step(state: TrainState, _):
+        hidden0 = state.hidden
+        state, (batch, step_metrics) = jax.lax.scan(rollout_step, state, None, num_steps)
+
+        # Value of where the rollout stopped (the next rollout starts from it).
+        obs = normalize_obs(state.env_state.obs, state.obs_stats)
+        _, z = agent.encode_step(
+            state.params,
+            state.hidden,
+            state.prev_action,
+            state.prev_reward,
+            obs,
+            state.start,
+            state.env_state.info["task"],
+        )
+        last_value = agent.act(state.params, obs, z).value
+        next_values = jnp.concatenate([batch.value[1:], last_value[None]], axis=0)
+        bootstrap = bootstrap_values(
+            next_values,
+            batch.final_value,
+            batch.trial_end,
+            batch.truncated,
+            ppo.bootstrap_truncation,
+        )
+
+        # The critic learns returns of the scaled reward, so values need no rescaling here.
+        return_stats = state.return_stats
+        rewards = batch.reward
+        if ppo.norm_reward:
+            return_stats = running_statistics.update(return_stats, batch.discounted_return)
+            rewards = jnp.clip(rewards / return_stats.std, -REWARD_CLIP, REWARD_CLIP)
+        advantages, targets = gae(
+            rewards,
+            batch.value,
+            bootstrap,
+            batch.trial_end,
+            state.hparams.gamma,
+            state.hparams.gae_lambda,
+        )
+        advantages = normalize_advantages(advantages)
+
+        rng, *epoch_keys = jax.random.split(state.rng, ppo.epochs + 1)
+        (params, opt_state, _, _), aux = jax.lax.scan(
+            update_epoch,
+            (state.params, state.opt_state, state.hparams, (hidden0, batch, advantages, targets)),
+            jnp.stack(epoch_keys),
+        )
+        # Observation statistics move only between updates, so a rollout and its loss see the
+        # same normalisation.
+        obs_stats = state.obs_stats
+        if ppo.norm_obs:
+            obs_stats = running_statistics.update(obs_stats, _raw_obs(batch, obs_stats))
+        state = state.replace(
+            params=params,
+            opt_state=opt_state,
+            obs_stats=obs_stats,
+            return_stats=return_stats,
+            rng=rng,
+            update=state.update + 1,
+        )
+        metrics = jax.tree.map(lambda x: x.sum(0), step_metrics)
+        metrics.update(jax.tree.map(jnp.mean, aux))
+        return state, metrics
+
+    def _raw_obs(batch: Transition, stats):
+        # Undo the normalisation the rollout applied (cheaper than carrying raw obs around).
+        return batch.obs * stats.std + stats.mean
+
+    def run_chunk(state: TrainState):
+        state, metrics = jax.lax.scan(update_step, state, None, cfg.updates_per_chunk)
+        return state, summarize_chunk(metrics, cfg)
+
+    def train(key: jax.Array, params, hparams: PPOHParams):
+        state = init(key, params, hparams)
+        return jax.lax.scan(lambda s, _: run_chunk(s), state, None, cfg.num_chunks)
+
+    return Trainer(agent=agent, init=init, run_chunk=run_chunk, train=train)
+
+
+def summarize_chunk(metrics: dict, cfg: TrainConfig) -> dict:
+    """Per-update metrics (U, ...) -> one chunk's: returns averaged over the trials and
+    episodes that finished in it (NaN if none did), losses averaged over updates."""
+    sums = {k: v.sum(0) for k, v in metrics.items() if k.endswith(("_sum", "_count"))}
+
+    def ratio(total, count):
+        return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
+
+    summary = {
+        "trial_return": ratio(sums["trial_return_sum"], sums["trial_count"]),
+        "episode_return": ratio(sums["episode_return_sum"], sums["episode_count"]),
+        "success": ratio(sums["success_sum"], sums["episode_count"]),
+        "trials": sums["trial_count"],
+    }
+    for key, value in metrics.items():
+        if key not in sums:
+            summary[key] = value.mean(0)
+    return summary
