@@ -1,8 +1,12 @@
 """One error type for bad user input, so the CLI can print it as one line."""
 
 
-class ConfigError(ValueError):
-    """Bad user input: names the field and what is allowed."""
+class ConfigError(Exception):
+    """Bad user input: names the field and what is allowed.
+
+    Not a ValueError on purpose: tyro turns a ValueError raised while it builds a config into a
+    boxed multi-line message; this one passes through to the CLI, which prints it as one line.
+    """
 
 
 def check_choice(field: str, value: object, allowed: tuple | list | dict) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from hyperjax.config import TrainConfig
-from hyperjax.errors import ConfigError
+from hyperjax.config import SIZE_PRESETS, TrainConfig
+from hyperjax.errors import ConfigError, check_choice
 
 
 @dataclass(frozen=True)
@@ -87,25 +87,36 @@ def _convert(hint, value, name: str):
     return value
 
 
+def _expand_size(data: dict, where: str) -> dict:
+    """Replace a `train.policy.size` preset by the two width fields it stands for.
+
+    Done on the base and on a variant separately, before they merge, so that a variant's size
+    overrides the base's explicit widths (and explicit widths beside a size in one mapping win).
+    """
+    policy = data.get("train", {}).get("policy", {}) if isinstance(data.get("train"), dict) else {}
+    if not isinstance(policy, dict) or "size" not in policy:
+        return data
+    policy = dict(policy)
+    size = policy.pop("size")
+    check_choice(f"{where}train.policy.size", size, SIZE_PRESETS)
+    state_embed_dim, hidden = SIZE_PRESETS[size]
+    policy.setdefault("state_embed_dim", state_embed_dim)
+    policy.setdefault("hidden", list(hidden))
+    return {**data, "train": {**data["train"], "policy": policy}}
+
+
 def spec_from_dict(data: dict, variant: str | None = None, source: str = "experiment") -> SweepSpec:
-    data = dict(data)
+    data = _expand_size(dict(data), "")
     variants = data.pop("variants", {}) or {}
+    if not isinstance(variants, dict):
+        raise ConfigError(f"variants: expected a mapping of variant names, got {variants!r}")
     if variant is not None:
         if variant not in variants:
             allowed = ", ".join(variants) or "(none defined)"
             raise ConfigError(f"variant: {variant!r} not in {source}; allowed: {allowed}")
-        data = _merge(data, variants[variant])
-    policy = data.get("train", {}).get("policy", {})
-    if isinstance(policy, dict) and "size" in policy:
-        # A size preset expands to the two width fields it stands for.
-        from hyperjax.config import SIZE_PRESETS
-        from hyperjax.errors import check_choice
-
-        size = policy.pop("size")
-        check_choice("train.policy.size", size, SIZE_PRESETS)
-        state_embed_dim, hidden = SIZE_PRESETS[size]
-        policy.setdefault("state_embed_dim", state_embed_dim)
-        policy.setdefault("hidden", list(hidden))
+        if not isinstance(variants[variant], dict):
+            raise ConfigError(f"variants.{variant}: expected a mapping of fields")
+        data = _merge(data, _expand_size(variants[variant], f"variants.{variant}."))
     return _build(SweepSpec, data, "")
 
 

@@ -1,0 +1,119 @@
+"""The `hyperjax` command end to end on a tiny sweep, experiment files, and one-line errors."""
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hyperjax import cli
+from hyperjax.experiment import load_experiment
+
+DEMO_FILE = Path(__file__).parents[1] / "experiments" / "demo.yaml"
+
+# A sweep small enough to compile and train in seconds: the bandit, tiny nets, 2 chunks.
+TINY = [
+    "--train.env", "bandit",
+    "--train.total-env-steps", "1280",
+    "--train.updates-per-chunk", "2",
+    "--train.ppo.num-envs", "16",
+    "--train.ppo.num-steps", "20",
+    "--train.ppo.minibatches", "2",
+    "--train.policy.state-embed-dim", "16",
+    "--train.policy.hidden", "16",
+    "--train.policy.task-embed-dim", "8",
+    "--train.encoder.gru-dim", "16",
+    "--no-progress",
+]  # fmt: skip
+
+
+def read_csv(path):
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_sweep_writes_the_run_folder(tmp_path, capsys):
+    argv = ["sweep", "--inits", "kaiming", "bias_hyperinit", "--seeds", "0", "1"]
+    argv += ["--name", "tiny", "--runs-dir", str(tmp_path), *TINY]
+    assert cli.main(argv) == 0
+    run_dir = tmp_path / "tiny"
+    for name in ("config.json", "runs.csv", "metrics.csv", "results.md", "curves.png"):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert (run_dir / "curves.svg").read_text().lstrip().startswith("<?xml")
+
+    runs = read_csv(run_dir / "runs.csv")
+    assert [(r["init"], r["seed"]) for r in runs] == [
+        ("kaiming", "0"),
+        ("kaiming", "1"),
+        ("bias_hyperinit", "0"),
+        ("bias_hyperinit", "1"),
+    ]
+    metrics = read_csv(run_dir / "metrics.csv")
+    assert len(metrics) == 4 * 2  # runs x chunks
+    assert {r["env_steps"] for r in metrics} == {"640", "1280"}
+    for row in metrics:
+        # 5 pulls per trial: the trial return is the sum of the per-pull returns.
+        per_episode = sum(float(row[f"episode_return_{i}"]) for i in range(5))
+        assert float(row["trial_return"]) == pytest.approx(per_episode, rel=1e-4)
+        assert 0.0 <= float(row["trial_return"]) <= 5.0
+        assert float(row["sps"]) > 0
+
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["spec"]["train"]["env"] == "bandit"
+    assert config["spec"]["inits"] == ["kaiming", "bias_hyperinit"]
+
+    # The printed table's means are the seeds' mean of the final chunk (last_chunks=3 covers both).
+    out = capsys.readouterr().out
+    for init in ("kaiming", "bias_hyperinit"):
+        finals = [
+            np.mean([float(r["trial_return"]) for r in metrics if r["run"] == run["run"]])
+            for run in runs
+            if run["init"] == init
+        ]
+        assert f"| hypernet+{init} | 2 | {np.mean(finals):.3f} |" in out
+
+
+def test_existing_run_is_refused_without_overwrite(tmp_path, capsys):
+    argv = ["sweep", "--name", "taken", "--runs-dir", str(tmp_path), *TINY]
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "config.json").write_text("{}")
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--overwrite" in err
+    assert (tmp_path / "taken" / "config.json").read_text() == "{}"  # untouched
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (["--inits", "bogus"], "init"),
+        (["--train.env", "nope"], "env"),
+        (["--train.ppo.minibatches", "3"], "ppo.minibatches"),
+        (["--lrs", "-1e-3"], "lrs"),
+        (["--train.total-env-steps", "10"], "total_env_steps"),
+        (["--size", "XXXL"], "size"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, field):
+    argv = ["sweep", "--name", "bad", "--runs-dir", str(tmp_path), "--no-progress", *args]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"hyperjax: error: {field}"), err
+    assert "\n" not in err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_demo_experiment_file_is_the_built_in_demo():
+    spec = load_experiment(DEMO_FILE)
+    built_in = cli.DEMO
+    for field in dataclasses.fields(spec):
+        assert getattr(spec, field.name) == getattr(built_in, field.name), field.name
+
+
+def test_experiment_variant_overrides_sizes():
+    spec = load_experiment(DEMO_FILE, "full")
+    assert spec.train.policy.state_embed_dim == 256 and spec.train.policy.hidden == (256, 128)
+    assert spec.train.encoder.gru_dim == 256
+    assert len(spec.inits) == 7 and spec.train.env == "grid-world"
