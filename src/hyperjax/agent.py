@@ -1,8 +1,11 @@
 """A meta-RL agent: task inference (what the policy's z input is) plus an actor-critic policy.
 
 Task inference modes:
-  rl2     z_t = Linear(GRU(embed(a_{t-1}, r_{t-1}, s_t))); the PPO loss trains the GRU.
-  oracle  z_t = the true task vector (the multi-task upper bound); no memory.
+  rl2      z_t = Linear(GRU(embed(a_{t-1}, r_{t-1}, s_t))); the PPO loss trains the GRU.
+  varibad  the same network's readout is the posterior (mu_t, logvar_t) of a latent task,
+           trained as a VAE with reward (and state) decoders; the policy reads it with the
+           gradient stopped (the RL loss never trains the encoder).
+  oracle   z_t = the true task vector (the multi-task upper bound); no memory.
 The hidden state is zeroed exactly at trial starts (the `start` flag), nowhere else.
 """
 
@@ -15,6 +18,7 @@ import jax.numpy as jnp
 
 from hyperjax.config import TrainConfig
 from hyperjax.envs.base import TrialWrapper
+from hyperjax.nets.decoder import VAEDecoders
 from hyperjax.nets.encoder import TrajectoryEncoder, unroll_encoder
 from hyperjax.nets.policy import PolicyOutput, init_policy_params, make_policy
 
@@ -56,6 +60,10 @@ class Agent:
         return TrajectoryEncoder(self.cfg.encoder, out_dim=self.z_dim)
 
     @property
+    def decoders(self) -> VAEDecoders:
+        return VAEDecoders(self.cfg.vae, obs_dim=self.obs_dim)
+
+    @property
     def policy(self):
         return make_policy(self.cfg.policy, self.action_dim, self.discrete)
 
@@ -83,6 +91,11 @@ class Agent:
                 jnp.ones((1,), bool),
             )
             params["encoder"] = self.encoder.init(encoder_key, *dummy)
+        if self.cfg.algo == "varibad":
+            latent = jnp.zeros((1, self.cfg.encoder.latent_dim))
+            obs, action = jnp.zeros((1, self.obs_dim)), jnp.zeros((1, self.action_dim))
+            decoder_key = jax.random.fold_in(encoder_key, 1)
+            params["decoder"] = self.decoders.init(decoder_key, latent, obs, action, obs)
         return params
 
     # ---- forward ------------------------------------------------------------------------------
@@ -96,7 +109,12 @@ class Agent:
         """One step of task inference for a batch -> (hidden, z)."""
         if not self.uses_memory:
             return hidden, task
-        return self.encoder.apply(params["encoder"], hidden, prev_action, prev_reward, obs, start)
+        hidden, z = self.encoder.apply(
+            params["encoder"], hidden, prev_action, prev_reward, obs, start
+        )
+        if self.cfg.algo == "varibad":
+            z = jax.lax.stop_gradient(z)  # the policy's loss must not train the posterior
+        return hidden, z
 
     def encode_sequence(self, params, hidden, prev_action, prev_reward, obs, start, task):
         """Task inference over time-major sequences (T, B, ...) -> z (T, B, z_dim)."""
@@ -106,6 +124,14 @@ class Agent:
             self.encoder, params["encoder"], hidden, prev_action, prev_reward, obs, start
         )
         return z
+
+    def posterior_sequence(self, encoder_params, prev_action, prev_reward, obs, start):
+        """VariBAD's posterior over time-major sequences from a zero memory -> (mu, logvar)."""
+        hidden = jnp.zeros(obs.shape[1:-1] + (self.hidden_dim,))
+        _, out = unroll_encoder(
+            self.encoder, encoder_params, hidden, prev_action, prev_reward, obs, start
+        )
+        return jnp.split(out, 2, axis=-1)
 
     def act(self, params, obs: jax.Array, z: jax.Array) -> PolicyOutput:
         return self.policy.apply(params["policy"], obs, z)

@@ -138,7 +138,49 @@ class PPOConfig:
                 raise ConfigError(f"ppo.{name}: must be >= 0, got {getattr(self, name)!r}")
 
 
-ALGOS = ("rl2", "oracle")
+@dataclass(frozen=True)
+class VAEConfig:
+    """VariBAD's variational trajectory encoder: decoder sizes, ELBO sampling, trial buffer.
+
+    The encoder is `EncoderConfig` (its readout gives the posterior's mean and log-variance).
+    Sums and means: the reconstruction term is summed over the decoded timesteps and averaged
+    over ELBO timesteps and trials; the KL term is averaged over timesteps and trials.
+    """
+
+    lr: float = 1e-3
+    kl_weight: float = 0.1  # 0.1 for cheetah / ant, 1.0 for walker and manipulation (paper)
+    decode_state: bool = False  # also decode the next state (adds an MSE term)
+    state_embed_dim: int = 32  # decoder input embeddings
+    action_embed_dim: int = 16
+    decoder_hidden: tuple[int, ...] = (64, 32)
+    buffer_trials: int = 1000  # FIFO of trials kept in the training state (paper: 10,000)
+    batch_trials: int = 10  # trials per VAE update
+    elbo_steps: int = 50  # posterior timesteps t sampled per trial
+    decode_steps: int = 50  # timesteps decoded per sampled posterior, from the whole trial
+    updates_per_ppo: int = 1  # VAE updates per PPO update
+    precollect_steps: int = 5000  # env steps per run collected before the first VAE update
+
+    def __post_init__(self) -> None:
+        for name in (
+            "lr",
+            "state_embed_dim",
+            "action_embed_dim",
+            "buffer_trials",
+            "batch_trials",
+            "elbo_steps",
+            "decode_steps",
+            "updates_per_ppo",
+        ):
+            check_positive(f"vae.{name}", getattr(self, name))
+        if self.kl_weight < 0:
+            raise ConfigError(f"vae.kl_weight: must be >= 0, got {self.kl_weight!r}")
+        if self.precollect_steps < 0:
+            raise ConfigError(f"vae.precollect_steps: must be >= 0, got {self.precollect_steps!r}")
+        for width in self.decoder_hidden:
+            check_positive("vae.decoder_hidden", width)
+
+
+ALGOS = ("rl2", "varibad", "oracle")
 
 
 @dataclass(frozen=True)
@@ -146,7 +188,9 @@ class TrainConfig:
     """One training run's static setup. Init scheme, seed and PPO coefficients are per-run data."""
 
     env: str = "grid-world"
-    algo: str = "rl2"  # rl2: GRU memory trained by PPO; oracle: the policy sees the true task
+    # rl2: GRU memory trained by PPO; varibad: GRU posterior trained as a VAE, the policy reads
+    # its mean and log-variance; oracle: the policy sees the true task (multi-task upper bound).
+    algo: str = "rl2"
     episode_length: int | None = None  # None: the env's default
     episodes_per_trial: int | None = None
     backend: str | None = None  # Brax pipeline for physics tasks; None: the env's default
@@ -155,6 +199,7 @@ class TrainConfig:
     policy: PolicyConfig = PolicyConfig()
     encoder: EncoderConfig = EncoderConfig()
     ppo: PPOConfig = PPOConfig()
+    vae: VAEConfig = VAEConfig()  # used by algo=varibad only
 
     def __post_init__(self) -> None:
         from hyperjax import envs  # late import: envs pulls in Brax
@@ -167,6 +212,12 @@ class TrainConfig:
             check_positive("episode_length", self.episode_length)
         if self.episodes_per_trial is not None and self.episodes_per_trial < 1:
             raise ConfigError(f"episodes_per_trial: must be >= 1, got {self.episodes_per_trial}")
+        if self.algo == "varibad" and self.vae.buffer_trials < 2 * self.ppo.num_envs:
+            # Every env's unfinished trial holds a slot; the rest must hold finished ones.
+            raise ConfigError(
+                f"vae.buffer_trials: must be >= 2 x ppo.num_envs = {2 * self.ppo.num_envs}, "
+                f"got {self.vae.buffer_trials}"
+            )
         if self.num_chunks < 1:
             raise ConfigError(
                 f"total_env_steps: {self.total_env_steps} is less than one chunk of "

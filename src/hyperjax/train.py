@@ -23,6 +23,7 @@ from brax.training.acme import running_statistics
 
 from hyperjax import envs
 from hyperjax.agent import Agent
+from hyperjax.algos import varibad
 from hyperjax.algos.gae import bootstrap_values, gae
 from hyperjax.algos.ppo import (
     PPOHParams,
@@ -37,11 +38,22 @@ from hyperjax.nets import distributions
 REWARD_CLIP = 10.0
 
 
+class VAEState(flax.struct.PyTreeNode):
+    """VariBAD's part of a run: the posterior network and decoders, their Adam, the trial
+    buffer, and the running statistics the policy's (mu, logvar) input is normalised with."""
+
+    params: Any  # {"encoder": ..., "decoder": ...}
+    opt_state: Any
+    buffer: varibad.TrialBuffer
+    latent_stats: running_statistics.RunningStatisticsState
+
+
 class TrainState(flax.struct.PyTreeNode):
     """Everything one run carries from update to update (all arrays: checkpointable)."""
 
-    params: Any
+    params: Any  # what PPO trains: {"policy"} (+ {"encoder"} for rl2)
     opt_state: Any
+    vae: VAEState | None  # algo=varibad only
     hparams: PPOHParams
     env_state: State  # batched over envs
     hidden: jax.Array  # (E, H) encoder memory
@@ -60,6 +72,7 @@ class TrainState(flax.struct.PyTreeNode):
 
 class Transition(flax.struct.PyTreeNode):
     obs: jax.Array  # normalised, as the policy saw it
+    z: jax.Array  # the task input the policy saw (rl2 recomputes it inside the loss)
     prev_action: jax.Array
     prev_reward: jax.Array
     start: jax.Array
@@ -87,6 +100,8 @@ def make_train(cfg: TrainConfig) -> Trainer:
     agent = Agent.for_env(cfg, env)
     ppo = cfg.ppo
     optimizer = make_optimizer(ppo)
+    is_varibad = cfg.algo == "varibad"
+    vae_optimizer = varibad.make_vae_optimizer(cfg.vae)
     num_envs, num_steps = ppo.num_envs, ppo.num_steps
     episodes_per_trial = env.episodes_per_trial
     reset_envs = jax.vmap(env.reset)
@@ -97,13 +112,31 @@ def make_train(cfg: TrainConfig) -> Trainer:
             return obs
         return running_statistics.normalize(obs, stats)
 
+    def init_vae(params) -> VAEState:
+        vae_params = {name: params[name] for name in ("encoder", "decoder")}
+        buffer = varibad.buffer_init(
+            cfg.vae.buffer_trials, num_envs, env.trial_length, agent.obs_dim, agent.action_dim
+        )
+        latent = jax.ShapeDtypeStruct((agent.z_dim,), jnp.float32)
+        return VAEState(
+            params=vae_params,
+            opt_state=vae_optimizer.init(vae_params),
+            buffer=buffer,
+            latent_stats=running_statistics.init_state(latent),
+        )
+
     def init(key: jax.Array, params, hparams: PPOHParams) -> TrainState:
+        """One run's initial state from the parameters `agent.init` made."""
         env_key, rng = jax.random.split(key)
         env_state = reset_envs(jax.random.split(env_key, num_envs))
         zeros = jnp.zeros((num_envs,))
+        vae = init_vae(params) if is_varibad else None
+        if is_varibad:
+            params = {"policy": params["policy"]}  # PPO trains the policy only
         return TrainState(
             params=params,
             opt_state=init_optimizer(ppo, params, hparams.lr),
+            vae=vae,
             hparams=hparams,
             env_state=env_state,
             hidden=jnp.zeros((num_envs, agent.hidden_dim)),
@@ -123,13 +156,34 @@ def make_train(cfg: TrainConfig) -> Trainer:
         )
 
     # ---- acting ---------------------------------------------------------------------------
+    def infer(state: TrainState, hidden, prev_action, prev_reward, raw_obs, obs, start, task):
+        """One step of task inference -> (hidden, the z the policy reads)."""
+        if not is_varibad:
+            return agent.encode_step(
+                state.params, hidden, prev_action, prev_reward, obs, start, task
+            )
+        # VariBAD's encoder sees raw observations, as its decoders and trial buffer do, so its
+        # inputs do not drift with the policy's normalisation; its output is normalised instead.
+        hidden, posterior = agent.encode_step(
+            state.vae.params, hidden, prev_action, prev_reward, raw_obs, start, task
+        )
+        return hidden, running_statistics.normalize(posterior, state.vae.latent_stats)
+
     def rollout_step(state: TrainState, _):
         rng, action_key = jax.random.split(state.rng)
         info = state.env_state.info
         task, episode_index = info["task"], info["episode_index"]
-        obs = normalize_obs(state.env_state.obs, state.obs_stats)
-        hidden, z = agent.encode_step(
-            state.params, state.hidden, state.prev_action, state.prev_reward, obs, state.start, task
+        raw_obs = state.env_state.obs
+        obs = normalize_obs(raw_obs, state.obs_stats)
+        hidden, z = infer(
+            state,
+            state.hidden,
+            state.prev_action,
+            state.prev_reward,
+            raw_obs,
+            obs,
+            state.start,
+            task,
         )
         out = agent.act(state.params, obs, z)
         action = distributions.sample(out, action_key, agent.discrete)
@@ -143,14 +197,9 @@ def make_train(cfg: TrainConfig) -> Trainer:
         if ppo.bootstrap_truncation:
             # V of the trial's last observation, the memory having seen the last transition.
             final_obs = normalize_obs(info["final_obs"], state.obs_stats)
-            _, z_final = agent.encode_step(
-                state.params,
-                hidden,
-                action_features,
-                reward,
-                final_obs,
-                jnp.zeros_like(trial_end),
-                task,
+            no_start = jnp.zeros_like(trial_end)
+            _, z_final = infer(
+                state, hidden, action_features, reward, info["final_obs"], final_obs, no_start, task
             )
             final_value = agent.act(state.params, final_obs, z_final).value
         else:
@@ -170,8 +219,15 @@ def make_train(cfg: TrainConfig) -> Trainer:
             "trial_count": trial_end.sum().astype(jnp.float32),
             "success_sum": (by_index * episode_success[:, None]).sum(0),
         }
+        vae = state.vae
+        if is_varibad:
+            buffer = varibad.buffer_add_step(
+                vae.buffer, raw_obs, action_features, reward, info["final_obs"], trial_end
+            )
+            vae = vae.replace(buffer=buffer)
         transition = Transition(
             obs=obs,
+            z=z,
             prev_action=state.prev_action,
             prev_reward=state.prev_reward,
             start=state.start,
@@ -188,6 +244,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
         keep = lambda x, end: jnp.where(end, 0.0, x)  # noqa: E731
         state = state.replace(
             env_state=env_state,
+            vae=vae,
             hidden=hidden,
             prev_action=jnp.where(trial_end[:, None], 0.0, action_features),
             prev_reward=keep(reward, trial_end),
@@ -202,15 +259,18 @@ def make_train(cfg: TrainConfig) -> Trainer:
 
     # ---- learning -------------------------------------------------------------------------
     def loss_fn(params, hparams: PPOHParams, hidden0, batch: Transition, advantages, targets):
-        z = agent.encode_sequence(
-            params,
-            hidden0,
-            batch.prev_action,
-            batch.prev_reward,
-            batch.obs,
-            batch.start,
-            batch.task,
-        )
+        if cfg.algo == "rl2":  # back-propagate through the memory: recompute the sequence
+            z = agent.encode_sequence(
+                params,
+                hidden0,
+                batch.prev_action,
+                batch.prev_reward,
+                batch.obs,
+                batch.start,
+                batch.task,
+            )
+        else:  # varibad (gradient stopped) and oracle: the inputs the rollout used
+            z = batch.z
         out = agent.act(params, batch.obs, z)
         log_prob = distributions.log_prob(out, batch.action, agent.discrete)
         entropy = distributions.entropy(out, agent.discrete).mean()
@@ -257,11 +317,12 @@ def make_train(cfg: TrainConfig) -> Trainer:
 
         # Value of where the rollout stopped (the next rollout starts from it).
         obs = normalize_obs(state.env_state.obs, state.obs_stats)
-        _, z = agent.encode_step(
-            state.params,
+        _, z = infer(
+            state,
             state.hidden,
             state.prev_action,
             state.prev_reward,
+            state.env_state.obs,
             obs,
             state.start,
             state.env_state.info["task"],
@@ -292,7 +353,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
         )
         advantages = normalize_advantages(advantages)
 
-        rng, *epoch_keys = jax.random.split(state.rng, ppo.epochs + 1)
+        rng, vae_key, *epoch_keys = jax.random.split(state.rng, ppo.epochs + 2)
         (params, opt_state, _, _), aux = jax.lax.scan(
             update_epoch,
             (state.params, state.opt_state, state.hparams, (hidden0, batch, advantages, targets)),
@@ -303,9 +364,16 @@ def make_train(cfg: TrainConfig) -> Trainer:
         obs_stats = state.obs_stats
         if ppo.norm_obs:
             obs_stats = running_statistics.update(obs_stats, _raw_obs(batch, obs_stats))
+        vae, vae_metrics = state.vae, {}
+        if is_varibad:
+            vae, vae_metrics = update_vae(vae, vae_key, state.update)
+            latent_stats = vae.latent_stats
+            raw_z = batch.z * latent_stats.std + latent_stats.mean  # undo the rollout's normalising
+            vae = vae.replace(latent_stats=running_statistics.update(latent_stats, raw_z))
         state = state.replace(
             params=params,
             opt_state=opt_state,
+            vae=vae,
             obs_stats=obs_stats,
             return_stats=return_stats,
             rng=rng,
@@ -313,7 +381,58 @@ def make_train(cfg: TrainConfig) -> Trainer:
         )
         metrics = jax.tree.map(lambda x: x.sum(0), step_metrics)
         metrics.update(jax.tree.map(jnp.mean, aux))
+        metrics.update(vae_metrics)
         return state, metrics
+
+    # ---- VariBAD ----------------------------------------------------------------------------
+    def vae_step(vae: VAEState, key: jax.Array):
+        """One VAE update on trials sampled from the buffer."""
+        sample_key, elbo_key = jax.random.split(key)
+        buffer = vae.buffer
+        index = varibad.buffer_sample(buffer, sample_key, cfg.vae.batch_trials)
+        trials = {
+            "obs": buffer.obs[index],
+            "action": buffer.action[index],
+            "reward": buffer.reward[index],
+            "next_obs": buffer.next_obs[index],
+        }
+
+        def loss(vae_params):
+            def encode(prev_action, prev_reward, obs, start):
+                return agent.posterior_sequence(
+                    vae_params["encoder"], prev_action, prev_reward, obs, start
+                )
+
+            def decode(z, obs, action, next_obs):
+                return agent.decoders.apply(vae_params["decoder"], z, obs, action, next_obs)
+
+            terms = varibad.elbo_terms(
+                encode, decode, elbo_key, trials, buffer.length[index], cfg.vae
+            )
+            return varibad.vae_loss(terms, cfg.vae), terms
+
+        (total, terms), grads = jax.value_and_grad(loss, has_aux=True)(vae.params)
+        updates, opt_state = vae_optimizer.update(grads, vae.opt_state, vae.params)
+        params = optax.apply_updates(vae.params, updates)
+        metrics = {f"vae_{k}": v for k, v in terms.items()}
+        return vae.replace(params=params, opt_state=opt_state), dict(metrics, vae_loss=total)
+
+    def update_vae(vae: VAEState, key: jax.Array, update: jax.Array):
+        """`updates_per_ppo` VAE updates, once enough has been collected (else unchanged, with
+        NaN metrics, which the chunk summary skips)."""
+        steps_so_far = (update + 1) * num_envs * num_steps
+        ready = (vae.buffer.trials_done >= cfg.vae.batch_trials) & (
+            steps_so_far >= cfg.vae.precollect_steps
+        )
+        keys = jax.random.split(key, cfg.vae.updates_per_ppo)
+        updated, metrics = jax.lax.scan(vae_step, vae, keys)
+        keep = lambda new, old: jnp.where(ready, new, old)  # noqa: E731
+        vae = vae.replace(
+            params=jax.tree.map(keep, updated.params, vae.params),
+            opt_state=jax.tree.map(keep, updated.opt_state, vae.opt_state),
+        )
+        metrics = jax.tree.map(lambda m: jnp.where(ready, m.mean(), jnp.nan), metrics)
+        return vae, metrics
 
     def _raw_obs(batch: Transition, stats):
         # Undo the normalisation the rollout applied (cheaper than carrying raw obs around).
@@ -345,6 +464,8 @@ def summarize_chunk(metrics: dict, cfg: TrainConfig) -> dict:
         "trials": sums["trial_count"],
     }
     for key, value in metrics.items():
-        if key not in sums:
+        if key.startswith("vae_"):  # NaN while precollecting: average the updates that ran
+            summary[key] = jnp.nanmean(value, axis=0)
+        elif key not in sums:
             summary[key] = value.mean(0)
     return summary
