@@ -117,3 +117,16 @@ def test_experiment_variant_overrides_sizes():
     assert spec.train.policy.state_embed_dim == 256 and spec.train.policy.hidden == (256, 128)
     assert spec.train.encoder.gru_dim == 256
     assert len(spec.inits) == 7 and spec.train.env == "grid-world"
+
+
+def test_algo_and_env_shortcuts_run_varibad(tmp_path):
+    argv = ["sweep", "--algo", "varibad", "--env", "bandit", "--inits", "standard", "film_normc"]
+    argv += ["--name", "vb", "--runs-dir", str(tmp_path), "--no-plot", *TINY]
+    argv += ["--train.vae.buffer-trials", "64", "--train.vae.precollect-steps", "0"]
+    assert cli.main(argv) == 0
+    config = json.loads((tmp_path / "vb" / "config.json").read_text())
+    assert config["spec"]["train"]["algo"] == "varibad"
+    metrics = read_csv(tmp_path / "vb" / "metrics.csv")
+    assert {r["policy"] for r in metrics} == {"standard", "film"}
+    for row in metrics:
+        assert float(row["vae_kl"]) >= 0.0 and float(row["vae_reward_loss"]) >= 0.0

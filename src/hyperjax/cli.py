@@ -1,6 +1,7 @@
 """The `hyperjax` command: train, sweep, demo, plot.
 
     hyperjax sweep --inits standard kaiming hfi bias_hyperinit --seeds 0 1 2 --name mysweep
+    hyperjax sweep --algo varibad --env cheetah-dir --inits bias_hyperinit hfi --seeds 0 1
     hyperjax sweep --experiment experiments/demo.yaml --variant quick --seeds 0 1 2 3 4
     hyperjax train --init bias_hyperinit --seed 0 --train.env point-robot
     hyperjax plot runs/mysweep
@@ -32,6 +33,8 @@ class SweepCommand(SweepSpec):
     """Train a grid of init schemes x seeds x learning rates (one compiled program per policy
     kind)."""
 
+    env: str | None = None  # shortcut for --train.env
+    algo: str | None = None  # shortcut for --train.algo (rl2, varibad, oracle)
     size: str | None = None  # a policy size preset (XS, S, M, L, XL, XXL); overrides widths
     runs_dir: Path = DEFAULT_RUNS_DIR
     overwrite: bool = False  # replace an existing runs/<name> (never done silently)
@@ -48,6 +51,8 @@ class TrainCommand:
     seed: int = 0
     lr: float | None = None
     name: str = "train"
+    env: str | None = None  # shortcut for --train.env
+    algo: str | None = None  # shortcut for --train.algo
     size: str | None = None
     runs_dir: Path = DEFAULT_RUNS_DIR
     overwrite: bool = False
@@ -84,6 +89,14 @@ DEMO = SweepCommand(
 )
 
 
+def _with_shortcuts(train: TrainConfig, command: SweepCommand) -> TrainConfig:
+    """Apply --env / --algo / --size over the train config (validated by TrainConfig)."""
+    changes = {k: getattr(command, k) for k in ("env", "algo") if getattr(command, k) is not None}
+    if changes:
+        train = train.replace(**changes)
+    return _with_size(train, command.size)
+
+
 def _with_size(train: TrainConfig, size: str | None) -> TrainConfig:
     if size is None:
         return train
@@ -100,7 +113,7 @@ def execute_sweep(command: SweepCommand) -> Path:
     from hyperjax.runlog import RunDirectory
     from hyperjax.sweep import plan_runs, run_sweep
 
-    train = _with_size(command.train, command.size)
+    train = _with_shortcuts(command.train, command)
     runs = plan_runs(command.inits, command.seeds, command.learning_rates)
     run_dir = RunDirectory(command.runs_dir / command.name)
     run_dir.check_writable(command.overwrite)
@@ -181,6 +194,8 @@ def _train(argv: list[str]) -> None:
             seeds=(command.seed,),
             lrs=(command.lr,) if command.lr is not None else (),
             name=command.name,
+            env=command.env,
+            algo=command.algo,
             size=command.size,
             runs_dir=command.runs_dir,
             overwrite=command.overwrite,
