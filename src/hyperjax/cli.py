@@ -4,6 +4,7 @@
     hyperjax sweep --algo varibad --env cheetah-dir --inits bias_hyperinit hfi --seeds 0 1
     hyperjax sweep --experiment experiments/demo.yaml --variant quick --seeds 0 1 2 3 4
     hyperjax train --init bias_hyperinit --seed 0 --train.env point-robot
+    hyperjax resume runs/mysweep      # after a crash or pre-emption: continues bit-identically
     hyperjax plot runs/mysweep
     hyperjax demo
 
@@ -14,6 +15,7 @@ one exits with a one-line message naming the field.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from pathlib import Path
 import tyro
 
 from hyperjax.config import SIZE_PRESETS, EncoderConfig, PolicyConfig, PPOConfig, TrainConfig
-from hyperjax.errors import ConfigError, check_choice
+from hyperjax.errors import ConfigError, check_choice, check_positive
 from hyperjax.experiment import SweepSpec, load_experiment, spec_to_dict
 
 DEFAULT_RUNS_DIR = Path("runs")
@@ -38,6 +40,17 @@ class SweepCommand(SweepSpec):
     size: str | None = None  # a policy size preset (XS, S, M, L, XL, XXL); overrides widths
     runs_dir: Path = DEFAULT_RUNS_DIR
     overwrite: bool = False  # replace an existing runs/<name> (never done silently)
+    checkpoint_every: int = 1  # save the whole sweep's state every N chunks (and at the end)
+    keep_checkpoints: int = 2  # the last K checkpoints are kept
+    progress: bool = True
+    plot: bool = True
+
+
+@dataclass(frozen=True)
+class ResumeCommand:
+    """Continue a sweep from its latest checkpoint (its config comes from the run folder)."""
+
+    run_dir: tyro.conf.Positional[Path]
     progress: bool = True
     plot: bool = True
 
@@ -109,46 +122,97 @@ def _with_size(train: TrainConfig, size: str | None) -> TrainConfig:
 
 def execute_sweep(command: SweepCommand) -> Path:
     """Validate everything, then train, log and plot. Returns the run folder."""
-    from hyperjax import plot
     from hyperjax.runlog import RunDirectory
-    from hyperjax.sweep import plan_runs, run_sweep
+    from hyperjax.sweep import plan_runs
 
     train = _with_shortcuts(command.train, command)
     runs = plan_runs(command.inits, command.seeds, command.learning_rates)
+    check_positive("checkpoint_every", command.checkpoint_every)
+    check_positive("keep_checkpoints", command.keep_checkpoints)
     run_dir = RunDirectory(command.runs_dir / command.name)
     run_dir.check_writable(command.overwrite)
     spec = dataclasses.replace(
         SweepSpec(), **{f.name: getattr(command, f.name) for f in dataclasses.fields(SweepSpec)}
     )
     spec = dataclasses.replace(spec, train=train)
+    spec_dict = _as_json(spec_to_dict(spec))
+    checkpoint = {"every": command.checkpoint_every, "keep": command.keep_checkpoints}
     run_dir.create(
-        {"spec": spec_to_dict(spec), "command": sys.argv},
+        {"spec": spec_dict, "checkpoint": checkpoint, "command": sys.argv},
         [
             {"run": r.name, "policy": r.kind, "init": r.init, "seed": r.seed, "lr": r.lr}
             for r in runs
         ],
         overwrite=command.overwrite,
     )
+    _train_and_report(train, runs, run_dir, spec_dict, command.progress, command.plot)
+    return run_dir.path
+
+
+def _as_json(data: dict) -> dict:
+    """The JSON round trip of `data` (tuples become lists), as config.json and checkpoints hold."""
+    return json.loads(json.dumps(data, default=str))
+
+
+def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, resume=False):
+    from hyperjax import plot
+    from hyperjax.checkpoint import SweepCheckpointer
+    from hyperjax.sweep import run_sweep
+
+    checkpoint = run_dir.read_config()["checkpoint"]
+    checkpointer = SweepCheckpointer(run_dir.path, checkpoint["every"], checkpoint["keep"])
+    if resume:
+        step = checkpointer.latest_step()
+        if step is None:
+            raise ConfigError(f"checkpoint: no checkpoint in {checkpointer.path}")
+        run_dir.truncate_metrics(before_chunk=step)  # rows written after that checkpoint
     print(
         f"{len(runs)} runs x {train.num_chunks * train.steps_per_chunk:,} env steps on "
         f"{train.env} ({train.algo}) -> {run_dir.path}"
     )
     start = time.perf_counter()
-    result = run_sweep(train, runs, on_rows=run_dir.append_metrics, progress=command.progress)
+    result = run_sweep(
+        train,
+        runs,
+        on_rows=run_dir.append_metrics,
+        progress=progress,
+        checkpointer=checkpointer,
+        spec=spec_dict,
+        resume=resume,
+    )
+    checkpointer.close()
     wall = time.perf_counter() - start
-    total_steps = len(runs) * train.num_chunks * train.steps_per_chunk
+    chunks = train.num_chunks - result.first_chunk
+    total_steps = len(runs) * chunks * train.steps_per_chunk
+    rate = total_steps / result.train_seconds if result.train_seconds else 0.0
     print(
         f"done in {wall:.0f}s (compile {sum(result.compile_seconds.values()):.0f}s, "
-        f"train {result.train_seconds:.0f}s, {total_steps / result.train_seconds:,.0f} env steps/s)"
+        f"train {result.train_seconds:.0f}s, {rate:,.0f} env steps/s)"
     )
-    if command.plot:
+    if result.diverged:
+        print(f"diverged (updates stopped, results kept apart): {', '.join(result.diverged)}")
+    if plot_results:
         figure = plot.plot_curves([run_dir.path], run_dir.path / "curves")
         results = plot.final_results([run_dir.path], last_chunks=3)
         table = plot.results_markdown(results, "trial_return")
         (run_dir.path / "results.md").write_text(table + "\n")
         print(table)
         print(f"curves: {figure}")
-    return run_dir.path
+
+
+def _resume(argv: list[str]) -> None:
+    from hyperjax.experiment import spec_from_dict
+    from hyperjax.runlog import RunDirectory
+    from hyperjax.sweep import plan_runs
+
+    command = tyro.cli(ResumeCommand, args=argv, prog="hyperjax resume")
+    run_dir = RunDirectory(command.run_dir)
+    config = run_dir.read_config()
+    spec = spec_from_dict(config["spec"], source=str(run_dir.path / "config.json"))
+    runs = plan_runs(spec.inits, spec.seeds, spec.learning_rates)
+    _train_and_report(
+        spec.train, runs, run_dir, config["spec"], command.progress, command.plot, resume=True
+    )
 
 
 def _split_experiment_args(argv: list[str]) -> tuple[str | None, str | None, list[str]]:
@@ -227,7 +291,13 @@ def _demo(argv: list[str]) -> None:
     execute_sweep(command)
 
 
-COMMANDS = {"train": _train, "sweep": _sweep, "demo": _demo, "plot": _plot}
+COMMANDS = {
+    "train": _train,
+    "sweep": _sweep,
+    "resume": _resume,
+    "demo": _demo,
+    "plot": _plot,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

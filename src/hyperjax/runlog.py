@@ -50,7 +50,43 @@ class RunDirectory:
         _write_csv(self.metrics_path, rows, mode="a")
 
     def read_config(self) -> dict:
-        return json.loads((self.path / CONFIG_FILE).read_text())
+        path = self.path / CONFIG_FILE
+        if not path.is_file():
+            raise ConfigError(f"run_dir: {self.path} holds no run ({CONFIG_FILE} missing)")
+        try:
+            config = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"run_dir: {path} is not valid JSON ({error})") from None
+        if not isinstance(config, dict) or not {"spec", "checkpoint"} <= set(config):
+            raise ConfigError(f"run_dir: {path} lacks the 'spec' and 'checkpoint' entries")
+        return config
+
+    def truncate_metrics(self, before_chunk: int) -> None:
+        """Keep the metrics rows of chunks before `before_chunk` (a resumed sweep recomputes
+        the rest); a row cut short by a killed process is dropped too."""
+        if not self.metrics_path.exists():
+            return
+        with self.metrics_path.open(newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                return
+            chunk = header.index("chunk")
+            kept = [
+                row
+                for row in reader
+                if len(row) == len(header)
+                and _is_int(row[chunk])
+                and int(row[chunk]) < before_chunk
+            ]
+        with self.metrics_path.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(kept)
+
+
+def _is_int(text: str) -> bool:
+    return text.strip().lstrip("-").isdigit()
 
 
 def _write_csv(path: Path, rows: list[dict], mode: str) -> None:

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hyperjax.algos.ppo import PPOHParams
+from hyperjax.checkpoint import SweepCheckpointer
 from hyperjax.config import INIT_SCHEMES, TrainConfig, check_scheme, policy_kind_of
 from hyperjax.errors import ConfigError, check_positive
 from hyperjax.train import Trainer, make_train
@@ -163,10 +164,17 @@ def available_inits(kind: str | None = None) -> tuple[str, ...]:
 
 @dataclass
 class SweepResult:
-    rows: list[dict]  # every chunk's metrics, one row per run
+    rows: list[dict]  # every chunk's metrics run in this call, one row per run
     states: dict[str, object]  # final training state per policy kind (leading run axis)
     compile_seconds: dict[str, float]
     train_seconds: float
+    first_chunk: int = 0  # > 0 when resumed from a checkpoint
+
+    @property
+    def diverged(self) -> list[str]:
+        """Names of the runs that went non-finite (their updates stopped)."""
+        last = {row["run"]: row for row in self.rows}
+        return [name for name, row in last.items() if row.get("diverged", 0.0) > 0]
 
 
 def run_sweep(
@@ -174,42 +182,62 @@ def run_sweep(
     runs: Sequence[Run],
     on_rows: Callable[[list[dict]], None] | None = None,
     progress: bool = True,
+    checkpointer: SweepCheckpointer | None = None,
+    spec: dict | None = None,
+    resume: bool = False,
 ) -> SweepResult:
-    """Train every run: one compiled program per policy kind, the host looping over chunks."""
+    """Train every run: one compiled program per policy kind, the host looping over chunks.
+
+    Each chunk steps every group once, hands the rows to `on_rows`, then saves a checkpoint
+    (with `spec`, the sweep's description) if `checkpointer` is given. With `resume`, the
+    latest checkpoint's states replace the initial ones and training continues after it.
+    """
     from tqdm.auto import tqdm
 
     programs = [GroupProgram.build(cfg, kind, rs) for kind, rs in group_by_kind(runs).items()]
-    bar = tqdm(total=cfg.num_chunks * len(programs), unit="chunk", disable=not progress)
-    rows, states, compile_seconds, train_seconds = [], {}, {}, 0.0
+    states, executables, compile_seconds = {}, {}, {}
     for program in programs:
         kind = program.cfg.policy.kind
         start = time.perf_counter()
-        state = program.initial_state()  # mostly the init program's compilation
+        states[kind] = program.initial_state()  # mostly the init program's compilation
         init_seconds = time.perf_counter() - start
-        compiled, chunk_compile_seconds = program.compile(state)
+        executables[kind], chunk_compile_seconds = program.compile(states[kind])
         compile_seconds[kind] = init_seconds + chunk_compile_seconds
-        bar.write(f"{kind}: {len(program.runs)} runs compiled in {compile_seconds[kind]:.1f}s")
-        for chunk in range(cfg.num_chunks):
-            start = time.perf_counter()
-            state, metrics = compiled(state)
-            metrics = jax.device_get(metrics)  # the chunk's only host sync
-            seconds = time.perf_counter() - start
-            train_seconds += seconds
-            sps = len(program.runs) * cfg.steps_per_chunk / seconds
-            chunk_metrics = chunk_rows(program.runs, metrics, chunk, cfg, kind)
-            for row in chunk_metrics:
-                row.update(sps=sps, chunk_seconds=seconds)
-            rows.extend(chunk_metrics)
-            if on_rows is not None:
-                on_rows(chunk_metrics)
-            returns = np.asarray(metrics["trial_return"])
-            bar.set_postfix(
-                kind=kind,
-                sps=f"{sps:,.0f}",
-                best=f"{np.nanmax(returns):.2f}",
-                worst=f"{np.nanmin(returns):.2f}",
-            )
-            bar.update()
-        states[kind] = state
+        print(f"{kind}: {len(program.runs)} runs compiled in {compile_seconds[kind]:.1f}s")
+
+    first_chunk = 0
+    if resume:
+        first_chunk, states = checkpointer.restore(states, spec or {})
+        print(f"resumed after chunk {first_chunk} of {cfg.num_chunks}")
+
+    bar = tqdm(total=cfg.num_chunks, initial=first_chunk, unit="chunk", disable=not progress)
+    rows, train_seconds = [], 0.0
+    for chunk in range(first_chunk, cfg.num_chunks):
+        start = time.perf_counter()
+        chunk_metrics = []
+        for program in programs:
+            kind = program.cfg.policy.kind
+            states[kind], metrics = executables[kind](states[kind])
+            metrics = jax.device_get(metrics)  # the chunk's only host sync per group
+            chunk_metrics.extend(chunk_rows(program.runs, metrics, chunk, cfg, kind))
+        seconds = time.perf_counter() - start
+        train_seconds += seconds
+        sps = len(runs) * cfg.steps_per_chunk / seconds
+        for row in chunk_metrics:
+            row.update(sps=sps, chunk_seconds=seconds)
+        rows.extend(chunk_metrics)
+        if on_rows is not None:
+            on_rows(chunk_metrics)
+        if checkpointer is not None:
+            final = chunk + 1 == cfg.num_chunks
+            checkpointer.save(chunk + 1, states, spec or {}, final=final)
+        returns = np.array([row["trial_return"] for row in chunk_metrics])
+        finite = returns[np.isfinite(returns)]
+        bar.set_postfix(
+            sps=f"{sps:,.0f}",
+            best=f"{finite.max():.2f}" if finite.size else "-",
+            worst=f"{finite.min():.2f}" if finite.size else "-",
+        )
+        bar.update()
     bar.close()
-    return SweepResult(rows, states, compile_seconds, train_seconds)
+    return SweepResult(rows, states, compile_seconds, train_seconds, first_chunk)

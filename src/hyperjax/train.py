@@ -68,6 +68,7 @@ class TrainState(flax.struct.PyTreeNode):
     episode_success: jax.Array  # (E,) 1 once the episode has succeeded
     rng: jax.Array
     update: jax.Array  # int32, updates done
+    diverged: jax.Array  # bool: a loss or parameter went non-finite; updates stopped since
 
 
 class Transition(flax.struct.PyTreeNode):
@@ -153,6 +154,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
             episode_success=zeros,
             rng=rng,
             update=jnp.zeros((), jnp.int32),
+            diverged=jnp.zeros((), bool),
         )
 
     # ---- acting ---------------------------------------------------------------------------
@@ -370,6 +372,17 @@ def make_train(cfg: TrainConfig) -> Trainer:
             latent_stats = vae.latent_stats
             raw_z = batch.z * latent_stats.std + latent_stats.mean  # undo the rollout's normalising
             vae = vae.replace(latent_stats=running_statistics.update(latent_stats, raw_z))
+
+        # Divergence isolation: a run whose losses or parameters go non-finite keeps its last
+        # finite parameters and stops learning from here on; the other runs of the sweep are
+        # separate lanes of the vmap and never see it.
+        old = (state.params, state.opt_state, _learned(state.vae))
+        new = (params, opt_state, _learned(vae))
+        diverged = state.diverged | ~_all_finite((new, aux["loss"]))
+        keep_old = lambda n, o: jnp.where(diverged, o, n)  # noqa: E731
+        params, opt_state, vae_learned = jax.tree.map(keep_old, new, old)
+        if is_varibad:
+            vae = vae.replace(params=vae_learned[0], opt_state=vae_learned[1])
         state = state.replace(
             params=params,
             opt_state=opt_state,
@@ -378,10 +391,12 @@ def make_train(cfg: TrainConfig) -> Trainer:
             return_stats=return_stats,
             rng=rng,
             update=state.update + 1,
+            diverged=diverged,
         )
         metrics = jax.tree.map(lambda x: x.sum(0), step_metrics)
         metrics.update(jax.tree.map(jnp.mean, aux))
         metrics.update(vae_metrics)
+        metrics["diverged"] = diverged.astype(jnp.float32)
         return state, metrics
 
     # ---- VariBAD ----------------------------------------------------------------------------
@@ -447,6 +462,20 @@ def make_train(cfg: TrainConfig) -> Trainer:
         return jax.lax.scan(lambda s, _: run_chunk(s), state, None, cfg.num_chunks)
 
     return Trainer(agent=agent, init=init, run_chunk=run_chunk, train=train)
+
+
+def _learned(vae: VAEState | None):
+    """What VariBAD's updates change (not the trial buffer, which rollouts fill)."""
+    return None if vae is None else (vae.params, vae.opt_state)
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = [
+        jnp.all(jnp.isfinite(x))
+        for x in jax.tree.leaves(tree)
+        if jnp.issubdtype(x.dtype, jnp.floating)
+    ]
+    return jnp.all(jnp.stack(leaves))
 
 
 def summarize_chunk(metrics: dict, cfg: TrainConfig) -> dict:

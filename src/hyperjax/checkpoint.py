@@ -1,0 +1,129 @@
+"""Orbax checkpoints of a whole sweep: every policy kind's batched training state, per chunk.
+
+`runs/<name>/checkpoints/<step>/` holds, for step = chunks completed, the training state of every
+group of runs (params, optimizer states, normaliser statistics, env and memory states, VariBAD's
+trial buffers, RNG keys, update counters) and, as JSON, the sweep spec it belongs to. Orbax
+writes each step to a temporary folder and renames it when complete, so a process killed at any
+moment leaves either a whole checkpoint or none; the last `keep` are kept.
+
+Typed PRNG keys are stored as their raw key data and re-wrapped on restore.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import orbax.checkpoint as ocp
+
+from hyperjax.errors import ConfigError
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def _is_key(x: Any) -> bool:
+    return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def to_saveable(tree: Any) -> Any:
+    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+
+
+def from_saved(tree: Any, like: Any) -> Any:
+    """Re-wrap key data as typed keys where `like` (the live structure) holds keys."""
+
+    def restore(saved, live):
+        if _is_key(live):
+            return jax.random.wrap_key_data(saved, impl=jax.random.key_impl(live))
+        return saved
+
+    return jax.tree.map(restore, tree, like)
+
+
+class SweepCheckpointer:
+    """Saves and restores {group name: batched TrainState} with the sweep's spec."""
+
+    def __init__(self, run_dir: Path | str, every: int = 1, keep: int = 2):
+        if every < 1:
+            raise ConfigError(f"checkpoint_every: must be >= 1, got {every}")
+        if keep < 1:
+            raise ConfigError(f"keep_checkpoints: must be >= 1, got {keep}")
+        self.path = Path(run_dir).absolute() / CHECKPOINT_DIR
+        self.every = every
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep,
+            # Synchronous: the next chunk donates the state's buffers right after the save.
+            enable_async_checkpointing=False,
+            cleanup_tmp_directories=True,  # leftovers of a save that was killed
+        )
+        self.manager = ocp.CheckpointManager(self.path, options=options)
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, step: int, states: dict[str, Any], spec: dict, final: bool = False) -> None:
+        """Save after `step` chunks if it is a checkpoint step (every `every`, and the last)."""
+        if step % self.every and not final:
+            return
+        args = ocp.args.Composite(
+            state=ocp.args.StandardSave(to_saveable(states)),
+            spec=ocp.args.JsonSave(spec),
+        )
+        self.manager.save(step, args=args, force=True)
+        self.manager.wait_until_finished()
+
+    def restore(self, like: dict[str, Any], spec: dict) -> tuple[int, dict[str, Any]]:
+        """The latest checkpoint's (step, states), checked against this sweep's `spec` and the
+        shapes of `like` (freshly initialised states). Raises ConfigError on any mismatch."""
+        step = self.latest_step()
+        if step is None:
+            raise ConfigError(f"checkpoint: no checkpoint in {self.path}")
+        try:
+            saved_spec = self.manager.restore(
+                step, args=ocp.args.Composite(spec=ocp.args.JsonRestore())
+            ).spec
+        except Exception as error:  # orbax raises many types for unreadable files
+            raise ConfigError(
+                f"checkpoint: {self.path / str(step)} is unreadable ({error})"
+            ) from None
+        if saved_spec != spec:
+            raise ConfigError(
+                f"checkpoint: {self.path} belongs to another config ("
+                f"{_first_difference(saved_spec, spec)}); start a new run instead"
+            )
+        target = to_saveable(like)
+        try:
+            restored = self.manager.restore(
+                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
+            ).state
+        except Exception as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ConfigError(
+                f"checkpoint: {self.path / str(step)} is corrupt or does not match this sweep "
+                f"({type(error).__name__}: {first_line[:200]})"
+            ) from None
+        _check_shapes(restored, target, self.path / str(step))
+        return step, from_saved(restored, like)
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+def _check_shapes(restored: Any, target: Any, where: Path) -> None:
+    for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(target), strict=True):
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise ConfigError(
+                f"checkpoint: {where} holds {got.dtype}{list(got.shape)} where this sweep has "
+                f"{want.dtype}{list(want.shape)}"
+            )
+
+
+def _first_difference(saved: Any, current: Any, prefix: str = "") -> str:
+    """The first dotted field where two nested dicts differ, as 'field: saved -> current'."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        for key in sorted(set(saved) | set(current)):
+            if saved.get(key) != current.get(key):
+                return _first_difference(saved.get(key), current.get(key), f"{prefix}{key}.")
+    return f"{prefix.rstrip('.')}: {saved!r} -> {current!r}"

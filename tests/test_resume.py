@@ -1,0 +1,139 @@
+"""Checkpoint and resume: a sweep killed with SIGKILL mid-run and resumed ends bit-identical to
+one that ran straight through; broken or foreign checkpoints give one-line errors."""
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from hyperjax import cli
+from hyperjax.checkpoint import CHECKPOINT_DIR
+from hyperjax.experiment import spec_from_dict
+from hyperjax.runlog import RunDirectory
+from hyperjax.sweep import GroupProgram, plan_runs
+
+CHUNKS = 12
+# VariBAD on the grid world (so trial buffers, both optimizers and normalisers are in the state),
+# two policy kinds (two compiled groups), tiny nets, 12 short chunks, a checkpoint every chunk.
+SWEEP = [
+    "sweep", "--algo", "varibad", "--env", "grid-world",
+    "--inits", "standard", "bias_hyperinit", "--seeds", "0", "1",
+    "--train.total-env-steps", str(8 * 60 * 2 * CHUNKS),
+    "--train.updates-per-chunk", "2",
+    "--train.ppo.num-envs", "8", "--train.ppo.num-steps", "60", "--train.ppo.minibatches", "2",
+    "--train.policy.state-embed-dim", "16", "--train.policy.hidden", "16",
+    "--train.policy.task-embed-dim", "8", "--train.encoder.gru-dim", "16",
+    "--train.vae.buffer-trials", "32", "--train.vae.precollect-steps", "0",
+    "--train.vae.updates-per-ppo", "2",
+    "--keep-checkpoints", "3", "--no-progress", "--no-plot",
+]  # fmt: skip
+TIMING_COLUMNS = ("sps", "chunk_seconds")
+
+
+def metrics_rows(run_dir: Path) -> list[dict]:
+    with (run_dir / "metrics.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in rows]
+
+
+def final_states(run_dir: Path) -> dict:
+    """The latest checkpoint's states, restored through the library's own path."""
+    from hyperjax.checkpoint import SweepCheckpointer
+
+    config = RunDirectory(run_dir).read_config()
+    spec = spec_from_dict(config["spec"])
+    runs = plan_runs(spec.inits, spec.seeds, spec.learning_rates)
+    like = {}
+    for kind in ("standard", "hypernet"):
+        group = [r for r in runs if r.kind == kind]
+        like[kind] = GroupProgram.build(spec.train, kind, group).initial_state()
+    checkpointer = SweepCheckpointer(run_dir)
+    step, states = checkpointer.restore(like, config["spec"])
+    checkpointer.close()
+    assert step == CHUNKS
+    return states
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory) -> Path:
+    runs_dir = tmp_path_factory.mktemp("straight")
+    assert cli.main([*SWEEP, "--name", "sweep", "--runs-dir", str(runs_dir)]) == 0
+    return runs_dir / "sweep"
+
+
+def test_kill_9_then_resume_is_bit_identical(straight, tmp_path):
+    run_dir = tmp_path / "sweep"
+    command = [sys.executable, "-m", "hyperjax.cli", *SWEEP, "--name", "sweep"]
+    command += ["--runs-dir", str(tmp_path)]
+    # The child shares the persistent compilation cache, so it starts in seconds.
+    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    checkpoint_3 = run_dir / CHECKPOINT_DIR / "3"
+    deadline = time.monotonic() + 300
+    while not checkpoint_3.is_dir() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL  # killed mid-run, not finished
+    done = sorted(int(p.name) for p in (run_dir / CHECKPOINT_DIR).iterdir() if p.name.isdigit())
+    assert 3 <= max(done) < CHUNKS, done
+
+    assert cli.main(["resume", str(run_dir), "--no-progress", "--no-plot"]) == 0
+
+    assert metrics_rows(run_dir) == metrics_rows(straight)  # every chunk once, same values
+    resumed, reference = final_states(run_dir), final_states(straight)
+    for kind in reference:
+        leaves_a = jax.tree.leaves(jax.tree.map(_raw, resumed[kind]))
+        leaves_b = jax.tree.leaves(jax.tree.map(_raw, reference[kind]))
+        for a, b in zip(leaves_a, leaves_b, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def _raw(x):
+    return jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+
+
+def _broken_copy(straight: Path, tmp_path: Path) -> Path:
+    run_dir = tmp_path / "copy"
+    shutil.copytree(straight, run_dir)
+    return run_dir
+
+
+def test_corrupt_checkpoint_is_a_one_line_error(straight, tmp_path, capsys):
+    run_dir = _broken_copy(straight, tmp_path)
+    latest = run_dir / CHECKPOINT_DIR / str(CHUNKS)
+    for path in latest.rglob("*"):
+        if path.is_file() and path.stat().st_size > 0:
+            path.write_bytes(b"\x00garbage" * 8)
+    before = (run_dir / "metrics.csv").read_text()
+    assert cli.main(["resume", str(run_dir), "--no-progress", "--no-plot"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hyperjax: error: checkpoint:") and "\n" not in err, err
+    assert (run_dir / "metrics.csv").read_text() == before  # nothing lost
+
+
+def test_checkpoint_of_another_config_is_refused(straight, tmp_path, capsys):
+    run_dir = _broken_copy(straight, tmp_path)
+    config_path = run_dir / "config.json"
+    config_path.write_text(config_path.read_text().replace('"gru_dim": 16', '"gru_dim": 32'))
+    assert cli.main(["resume", str(run_dir), "--no-progress", "--no-plot"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "belongs to another config" in err and "gru_dim" in err and "\n" not in err, err
+
+
+def test_missing_checkpoint_and_missing_run(straight, tmp_path, capsys):
+    run_dir = _broken_copy(straight, tmp_path)
+    shutil.rmtree(run_dir / CHECKPOINT_DIR)
+    assert cli.main(["resume", str(run_dir), "--no-progress"]) == 2
+    assert "checkpoint: no checkpoint" in capsys.readouterr().err
+    assert cli.main(["resume", str(tmp_path / "nothing-here")]) == 2
+    assert "holds no run" in capsys.readouterr().err
