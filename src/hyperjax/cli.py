@@ -5,6 +5,7 @@
     hyperjax sweep --experiment experiments/demo.yaml --variant quick --seeds 0 1 2 3 4
     hyperjax train --init bias_hyperinit --seed 0 --train.env point-robot
     hyperjax resume runs/mysweep      # after a crash or pre-emption: continues bit-identically
+    hyperjax eval runs/mysweep        # few-shot curves on fresh train and held-out test tasks
     hyperjax plot runs/mysweep
     hyperjax demo
 
@@ -26,6 +27,7 @@ import tyro
 from hyperjax.config import SIZE_PRESETS, EncoderConfig, PolicyConfig, PPOConfig, TrainConfig
 from hyperjax.errors import ConfigError, check_choice, check_positive
 from hyperjax.experiment import SweepSpec, load_experiment, spec_to_dict
+from hyperjax.runlog import EVAL_FILE
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -42,8 +44,21 @@ class SweepCommand(SweepSpec):
     overwrite: bool = False  # replace an existing runs/<name> (never done silently)
     checkpoint_every: int = 1  # save the whole sweep's state every N chunks (and at the end)
     keep_checkpoints: int = 2  # the last K checkpoints are kept
+    eval_every: int = 0  # evaluate on fresh train and test tasks every N chunks (0: only eval)
+    eval_trials: int = 64  # trials per run and split in each evaluation
     progress: bool = True
     plot: bool = True
+
+
+@dataclass(frozen=True)
+class EvalCommand:
+    """Evaluate a sweep's latest checkpoint on fresh tasks of the train and held-out test splits,
+    with mean actions, the memory carried across each trial's episodes: return (and success) per
+    episode index, per run. Writes eval.csv in the run folder."""
+
+    run_dir: tyro.conf.Positional[Path]
+    trials: int = 256  # trials per run and split
+    splits: tuple[str, ...] = ("train", "test")
 
 
 @dataclass(frozen=True)
@@ -129,6 +144,9 @@ def execute_sweep(command: SweepCommand) -> Path:
     runs = plan_runs(command.inits, command.seeds, command.learning_rates)
     check_positive("checkpoint_every", command.checkpoint_every)
     check_positive("keep_checkpoints", command.keep_checkpoints)
+    check_positive("eval_trials", command.eval_trials)
+    if command.eval_every < 0:
+        raise ConfigError(f"eval_every: must be >= 0 (0: off), got {command.eval_every}")
     run_dir = RunDirectory(command.runs_dir / command.name)
     run_dir.check_writable(command.overwrite)
     spec = dataclasses.replace(
@@ -137,8 +155,9 @@ def execute_sweep(command: SweepCommand) -> Path:
     spec = dataclasses.replace(spec, train=train)
     spec_dict = _as_json(spec_to_dict(spec))
     checkpoint = {"every": command.checkpoint_every, "keep": command.keep_checkpoints}
+    evaluation = {"every": command.eval_every, "trials": command.eval_trials}
     run_dir.create(
-        {"spec": spec_dict, "checkpoint": checkpoint, "command": sys.argv},
+        {"spec": spec_dict, "checkpoint": checkpoint, "eval": evaluation, "command": sys.argv},
         [
             {"run": r.name, "policy": r.kind, "init": r.init, "seed": r.seed, "lr": r.lr}
             for r in runs
@@ -159,13 +178,15 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
     from hyperjax.checkpoint import SweepCheckpointer
     from hyperjax.sweep import run_sweep
 
-    checkpoint = run_dir.read_config()["checkpoint"]
+    config = run_dir.read_config()
+    checkpoint, evaluation = config["checkpoint"], config.get("eval", {"every": 0, "trials": 1})
     checkpointer = SweepCheckpointer(run_dir.path, checkpoint["every"], checkpoint["keep"])
     if resume:
         step = checkpointer.latest_step()
         if step is None:
             raise ConfigError(f"checkpoint: no checkpoint in {checkpointer.path}")
         run_dir.truncate_metrics(before_chunk=step)  # rows written after that checkpoint
+        run_dir.truncate_metrics(before_chunk=step, file=EVAL_FILE)
     print(
         f"{len(runs)} runs x {train.num_chunks * train.steps_per_chunk:,} env steps on "
         f"{train.env} ({train.algo}) -> {run_dir.path}"
@@ -179,6 +200,9 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
         checkpointer=checkpointer,
         spec=spec_dict,
         resume=resume,
+        eval_every=evaluation["every"],
+        eval_trials=evaluation["trials"],
+        on_eval_rows=run_dir.append_eval,
     )
     checkpointer.close()
     wall = time.perf_counter() - start
@@ -198,6 +222,53 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
         (run_dir.path / "results.md").write_text(table + "\n")
         print(table)
         print(f"curves: {figure}")
+
+
+def _eval(argv: list[str]) -> None:
+    from hyperjax.checkpoint import SweepCheckpointer
+    from hyperjax.experiment import spec_from_dict
+    from hyperjax.runlog import RunDirectory
+    from hyperjax.sweep import evaluate_groups, plan_runs, restore_sweep
+
+    command = tyro.cli(EvalCommand, args=argv, prog="hyperjax eval")
+    check_positive("trials", command.trials)
+    for split in command.splits:
+        check_choice("splits", split, ("train", "test"))
+    run_dir = RunDirectory(command.run_dir)
+    config = run_dir.read_config()
+    spec = spec_from_dict(config["spec"], source=str(run_dir.path / "config.json"))
+    runs = plan_runs(spec.inits, spec.seeds, spec.learning_rates)
+    checkpointer = SweepCheckpointer(run_dir.path)
+    step, programs, states = restore_sweep(spec.train, runs, checkpointer, config["spec"])
+    checkpointer.close()
+    rows = evaluate_groups(programs, states, command.trials, step - 1, command.splits)
+    run_dir.append_eval(rows)
+    print(f"checkpoint after chunk {step}: {command.trials} fresh trials per run and split")
+    print(eval_table(rows))
+    print(f"rows appended to {run_dir.path / EVAL_FILE}")
+
+
+def eval_table(rows: list[dict]) -> str:
+    """Mean over seeds per (method, split): return per episode index, success, trial return."""
+    import numpy as np
+
+    episodes = sum(1 for key in rows[0] if key.startswith("episode_return_"))
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        name = "standard" if row["policy"] == "standard" else f"{row['policy']}+{row['init']}"
+        groups.setdefault((name, row["split"]), []).append(row)
+    head = " | ".join(f"ep {i + 1}" for i in range(episodes))
+    lines = [f"| method | split | seeds | {head} | success (last ep) | trial return |"]
+    lines.append("|" + "---|" * (episodes + 5))
+    for (name, split), group in sorted(groups.items()):
+        mean = lambda key, g=group: float(np.mean([r[key] for r in g]))  # noqa: E731
+        cells = " | ".join(f"{mean(f'episode_return_{i}'):.3f}" for i in range(episodes))
+        success = mean(f"success_{episodes - 1}")
+        lines.append(
+            f"| {name} | {split} | {len(group)} | {cells} | {success:.3f} | "
+            f"{mean('trial_return'):.3f} |"
+        )
+    return "\n".join(lines)
 
 
 def _resume(argv: list[str]) -> None:
@@ -295,6 +366,7 @@ COMMANDS = {
     "train": _train,
     "sweep": _sweep,
     "resume": _resume,
+    "eval": _eval,
     "demo": _demo,
     "plot": _plot,
 }

@@ -17,6 +17,7 @@ from hyperjax.errors import ConfigError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
+EVAL_FILE = "eval.csv"
 RUNS_FILE = "runs.csv"
 
 
@@ -49,6 +50,9 @@ class RunDirectory:
     def append_metrics(self, rows: list[dict]) -> None:
         _write_csv(self.metrics_path, rows, mode="a")
 
+    def append_eval(self, rows: list[dict]) -> None:
+        _write_csv(self.path / EVAL_FILE, rows, mode="a")
+
     def read_config(self) -> dict:
         path = self.path / CONFIG_FILE
         if not path.is_file():
@@ -61,12 +65,13 @@ class RunDirectory:
             raise ConfigError(f"run_dir: {path} lacks the 'spec' and 'checkpoint' entries")
         return config
 
-    def truncate_metrics(self, before_chunk: int) -> None:
-        """Keep the metrics rows of chunks before `before_chunk` (a resumed sweep recomputes
+    def truncate_metrics(self, before_chunk: int, file: str = METRICS_FILE) -> None:
+        """Keep the rows of `file` from chunks before `before_chunk` (a resumed sweep recomputes
         the rest); a row cut short by a killed process is dropped too."""
-        if not self.metrics_path.exists():
+        path = self.path / file
+        if not path.exists():
             return
-        with self.metrics_path.open(newline="") as f:
+        with path.open(newline="") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
@@ -79,7 +84,7 @@ class RunDirectory:
                 and _is_int(row[chunk])
                 and int(row[chunk]) < before_chunk
             ]
-        with self.metrics_path.open("w", newline="") as f:
+        with path.open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(header)
             writer.writerows(kept)

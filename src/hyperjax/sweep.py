@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +22,10 @@ from hyperjax.algos.ppo import PPOHParams
 from hyperjax.checkpoint import SweepCheckpointer
 from hyperjax.config import INIT_SCHEMES, TrainConfig, check_scheme, policy_kind_of
 from hyperjax.errors import ConfigError, check_positive
+from hyperjax.evaluate import evaluation_rows, make_evaluate
 from hyperjax.train import Trainer, make_train
+
+EVAL_SPLITS = ("train", "test")
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,14 @@ class GroupProgram:
     trainer: Trainer
     init: Callable
     run_chunk: Callable
+    evaluators: dict = field(default_factory=dict)
+
+    def evaluator(self, split: str, num_trials: int) -> Callable:
+        """jit(vmap) of `make_evaluate` over the runs (one shared key: common random tasks)."""
+        if (split, num_trials) not in self.evaluators:
+            evaluate = make_evaluate(self.cfg, self.trainer, split, num_trials)
+            self.evaluators[split, num_trials] = jax.jit(jax.vmap(evaluate, in_axes=(0, None)))
+        return self.evaluators[split, num_trials]
 
     @classmethod
     def build(cls, cfg: TrainConfig, kind: str, runs: list[Run]) -> GroupProgram:
@@ -185,12 +196,17 @@ def run_sweep(
     checkpointer: SweepCheckpointer | None = None,
     spec: dict | None = None,
     resume: bool = False,
+    eval_every: int = 0,
+    eval_trials: int = 64,
+    on_eval_rows: Callable[[list[dict]], None] | None = None,
 ) -> SweepResult:
     """Train every run: one compiled program per policy kind, the host looping over chunks.
 
     Each chunk steps every group once, hands the rows to `on_rows`, then saves a checkpoint
     (with `spec`, the sweep's description) if `checkpointer` is given. With `resume`, the
     latest checkpoint's states replace the initial ones and training continues after it.
+    With `eval_every` > 0, every that many chunks (and after the last) each run is evaluated on
+    `eval_trials` fresh trials of both task splits, the rows going to `on_eval_rows`.
     """
     from tqdm.auto import tqdm
 
@@ -228,9 +244,13 @@ def run_sweep(
         rows.extend(chunk_metrics)
         if on_rows is not None:
             on_rows(chunk_metrics)
+        final = chunk + 1 == cfg.num_chunks
         if checkpointer is not None:
-            final = chunk + 1 == cfg.num_chunks
             checkpointer.save(chunk + 1, states, spec or {}, final=final)
+        if eval_every and ((chunk + 1) % eval_every == 0 or final):
+            eval_rows = evaluate_groups(programs, states, eval_trials, chunk)
+            if on_eval_rows is not None:
+                on_eval_rows(eval_rows)
         returns = np.array([row["trial_return"] for row in chunk_metrics])
         finite = returns[np.isfinite(returns)]
         bar.set_postfix(
@@ -241,3 +261,31 @@ def run_sweep(
         bar.update()
     bar.close()
     return SweepResult(rows, states, compile_seconds, train_seconds, first_chunk)
+
+
+def evaluate_groups(
+    programs: Sequence[GroupProgram],
+    states: dict[str, object],
+    num_trials: int,
+    chunk: int,
+    splits: Sequence[str] = EVAL_SPLITS,
+) -> list[dict]:
+    """Every run of every group on `num_trials` fresh trials of each split: one row per run and
+    split. The tasks depend on `chunk` only, so all runs and methods face the same ones."""
+    key = jax.random.fold_in(jax.random.key(2022), chunk)
+    rows = []
+    for program in programs:
+        for split in splits:
+            metrics = program.evaluator(split, num_trials)(states[program.cfg.policy.kind], key)
+            rows.extend(evaluation_rows(program.runs, jax.device_get(metrics), split, chunk))
+    return rows
+
+
+def restore_sweep(
+    cfg: TrainConfig, runs: Sequence[Run], checkpointer: SweepCheckpointer, spec: dict
+) -> tuple[int, list[GroupProgram], dict[str, object]]:
+    """The programs of a sweep and its latest checkpointed states: (step, programs, states)."""
+    programs = [GroupProgram.build(cfg, kind, rs) for kind, rs in group_by_kind(runs).items()]
+    like = {program.cfg.policy.kind: program.initial_state() for program in programs}
+    step, states = checkpointer.restore(like, spec)
+    return step, programs, states

@@ -93,6 +93,9 @@ class Trainer(NamedTuple):
     init: Any
     run_chunk: Any
     train: Any
+    # (state, hidden, prev_action, prev_reward, raw_obs, obs, start, task) -> (hidden, z)
+    infer: Any
+    normalize_obs: Any  # (obs, stats) -> obs as the policy sees it
 
 
 def make_train(cfg: TrainConfig) -> Trainer:
@@ -461,7 +464,14 @@ def make_train(cfg: TrainConfig) -> Trainer:
         state = init(key, params, hparams)
         return jax.lax.scan(lambda s, _: run_chunk(s), state, None, cfg.num_chunks)
 
-    return Trainer(agent=agent, init=init, run_chunk=run_chunk, train=train)
+    return Trainer(
+        agent=agent,
+        init=init,
+        run_chunk=run_chunk,
+        train=train,
+        infer=infer,
+        normalize_obs=normalize_obs,
+    )
 
 
 def _learned(vae: VAEState | None):
