@@ -24,6 +24,7 @@ from pathlib import Path
 
 import tyro
 
+from hyperjax import envs
 from hyperjax.config import SIZE_PRESETS, EncoderConfig, PolicyConfig, PPOConfig, TrainConfig
 from hyperjax.errors import ConfigError, check_choice, check_positive
 from hyperjax.experiment import SweepSpec, load_experiment, spec_to_dict
@@ -142,6 +143,7 @@ def execute_sweep(command: SweepCommand) -> Path:
 
     train = _with_shortcuts(command.train, command)
     runs = plan_runs(command.inits, command.seeds, command.learning_rates)
+    envs.make(train.env, **train.env_overrides())  # env options (e.g. backend), before any write
     check_positive("checkpoint_every", command.checkpoint_every)
     check_positive("keep_checkpoints", command.keep_checkpoints)
     check_positive("eval_trials", command.eval_trials)

@@ -1,0 +1,95 @@
+"""Bad input through the CLI: each case exits 2 with one line that names the field, before
+anything compiles, and writes nothing."""
+
+from pathlib import Path
+
+import pytest
+
+from hyperjax import cli
+
+DEMO_FILE = str(Path(__file__).parents[1] / "experiments" / "demo.yaml")
+
+# (extra sweep arguments, the field the message must start with)
+SWEEP_CASES = [
+    (["--inits", "bogus"], "init"),
+    (["--inits", "hfi", "hfi"], "inits/seeds/lrs"),
+    (["--train.env", "nope"], "env"),
+    (["--env", "cheetah"], "env"),
+    (["--algo", "ppo2"], "algo"),
+    (["--train.policy.kind", "mlp"], "policy.kind"),
+    (["--train.ppo.minibatches", "3"], "ppo.minibatches"),
+    (["--train.ppo.num-envs", "0"], "ppo.num_envs"),
+    (["--train.ppo.num-steps", "-5"], "ppo.num_steps"),
+    (["--train.ppo.lr", "0"], "ppo.lr"),
+    (["--train.ppo.gamma", "1.5"], "ppo.gamma"),
+    (["--train.ppo.clip-eps", "-0.1"], "ppo.clip_eps"),
+    (["--lrs", "-1e-3"], "lrs"),
+    (["--lrs", "0"], "lrs"),
+    (["--train.episodes-per-trial", "0"], "episodes_per_trial"),
+    (["--train.episode-length", "0"], "episode_length"),
+    (["--train.total-env-steps", "10"], "total_env_steps"),
+    (["--size", "XXXL"], "size"),
+    (["--train.policy.hidden", "0"], "policy.hidden"),
+    (["--train.policy.task-embed-dim", "0"], "policy.task_embed_dim"),
+    (["--train.encoder.gru-dim", "0"], "encoder.gru_dim"),
+    (["--algo", "varibad", "--train.vae.buffer-trials", "4"], "vae.buffer_trials"),
+    (["--train.vae.kl-weight", "-1"], "vae.kl_weight"),
+    (["--train.vae.elbo-steps", "0"], "vae.elbo_steps"),
+    (["--train.backend", "warp", "--env", "cheetah-dir"], "env.backend"),
+    (["--train.backend", "positional"], "env.backend"),  # grid-world has no physics backend
+    (["--checkpoint-every", "0"], "checkpoint_every"),
+    (["--keep-checkpoints", "0"], "keep_checkpoints"),
+    (["--eval-trials", "0"], "eval_trials"),
+    (["--eval-every", "-1"], "eval_every"),
+    (["--experiment", "no/such/file.yaml"], "experiment"),
+    (["--variant", "quick"], "variant"),
+    (["--experiment", DEMO_FILE, "--variant", "nope"], "variant"),
+]
+
+
+def _assert_one_line_error(capsys, field: str) -> None:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"hyperjax: error: {field}"), err
+    assert "\n" not in err, err
+
+
+@pytest.mark.parametrize("args, field", SWEEP_CASES, ids=[" ".join(a) for a, _ in SWEEP_CASES])
+def test_bad_sweep_input(tmp_path, capsys, args, field):
+    argv = ["sweep", "--name", "bad", "--runs-dir", str(tmp_path), "--no-progress", *args]
+    assert cli.main(argv) == 2
+    _assert_one_line_error(capsys, field)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+EXPERIMENT_FILES = {
+    "unknown_key.yaml": ("train:\n  ppo:\n    num_envz: 3\n", "train.ppo.num_envz"),
+    "malformed.yaml": ("train: [unclosed\n", "experiment"),
+    "wrong_type.yaml": ("seeds: three\n", "seeds"),
+    "not_a_mapping.yaml": ("- 1\n- 2\n", "experiment"),
+    "bad_value.yaml": ("train:\n  ppo:\n    minibatches: 5\n", "ppo.minibatches"),
+}
+
+
+@pytest.mark.parametrize("name", EXPERIMENT_FILES)
+def test_bad_experiment_file(tmp_path, capsys, name):
+    text, field = EXPERIMENT_FILES[name]
+    path = tmp_path / name
+    path.write_text(text)
+    runs_dir = tmp_path / "runs"
+    argv = ["sweep", "--experiment", str(path), "--runs-dir", str(runs_dir), "--no-progress"]
+    assert cli.main(argv) == 2
+    _assert_one_line_error(capsys, field)
+    assert not runs_dir.exists()
+
+
+def test_eval_and_resume_of_missing_runs(tmp_path, capsys):
+    assert cli.main(["resume", str(tmp_path / "none")]) == 2
+    _assert_one_line_error(capsys, "run_dir")
+    assert cli.main(["eval", str(tmp_path / "none")]) == 2
+    _assert_one_line_error(capsys, "run_dir")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{not json")
+    assert cli.main(["eval", str(tmp_path / "broken")]) == 2
+    _assert_one_line_error(capsys, "run_dir")
+    assert cli.main(["plot", str(tmp_path / "none")]) == 2
+    _assert_one_line_error(capsys, "run_dirs")
