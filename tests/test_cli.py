@@ -36,7 +36,7 @@ def read_csv(path):
 
 def test_sweep_writes_the_run_folder(tmp_path, capsys):
     argv = ["sweep", "--inits", "kaiming", "bias_hyperinit", "--seeds", "0", "1"]
-    argv += ["--name", "tiny", "--runs-dir", str(tmp_path), *TINY]
+    argv += ["--name", "tiny", "--runs-dir", str(tmp_path), "--tensorboard", *TINY]
     assert cli.main(argv) == 0
     run_dir = tmp_path / "tiny"
     for name in ("config.json", "runs.csv", "metrics.csv", "results.md", "curves.png"):
@@ -73,6 +73,21 @@ def test_sweep_writes_the_run_folder(tmp_path, capsys):
             if run["init"] == init
         ]
         assert f"| hypernet+{init} | 2 | {np.mean(finals):.3f} |" in out
+
+    # TensorBoard: one event file per run, named after it, holding the metric tags.
+    for run in runs:
+        events = list((run_dir / "tb" / run["run"]).glob("events.out.tfevents.*"))
+        assert len(events) == 1 and b"trial_return" in events[0].read_bytes()
+
+    # hyperjax plot: figures elsewhere, and the same table from the metrics file.
+    out_stem = tmp_path / "figures" / "curves"
+    assert cli.main(["plot", str(run_dir), "--out", str(out_stem), "--last-chunks", "3"]) == 0
+    assert out_stem.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out_stem.with_suffix(".svg").stat().st_size > 1000
+    plotted = capsys.readouterr().out
+    for init in ("kaiming", "bias_hyperinit"):
+        line = next(x for x in plotted.splitlines() if x.startswith(f"| hypernet+{init} |"))
+        assert line in out  # identical numbers to the table the sweep printed
 
 
 def test_existing_run_is_refused_without_overwrite(tmp_path, capsys):

@@ -28,7 +28,7 @@ from hyperjax import envs
 from hyperjax.config import SIZE_PRESETS, EncoderConfig, PolicyConfig, PPOConfig, TrainConfig
 from hyperjax.errors import ConfigError, check_choice, check_positive
 from hyperjax.experiment import SweepSpec, load_experiment, spec_to_dict
-from hyperjax.runlog import EVAL_FILE
+from hyperjax.runlog import EVAL_FILE, TensorBoardLog
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -47,6 +47,7 @@ class SweepCommand(SweepSpec):
     keep_checkpoints: int = 2  # the last K checkpoints are kept
     eval_every: int = 0  # evaluate on fresh train and test tasks every N chunks (0: only eval)
     eval_trials: int = 64  # trials per run and split in each evaluation
+    tensorboard: bool = False  # also write TensorBoard event files, one folder per run (tb/)
     progress: bool = True
     plot: bool = True
 
@@ -95,7 +96,8 @@ class PlotCommand:
 
     run_dirs: tyro.conf.Positional[tuple[Path, ...]]
     metric: str = "trial_return"
-    out: Path | None = None  # default: <first run dir>/curves
+    out: Path | None = None  # file stem for .png/.svg/.md/.csv; default <first run dir>/curves
+    last_chunks: int = 3  # final performance = mean over each run's last N chunks
 
 
 # The built-in default of `make demo`: grid world (VariBAD's 5x5, 4 episodes per trial) with RL2,
@@ -151,6 +153,8 @@ def execute_sweep(command: SweepCommand) -> Path:
         raise ConfigError(f"eval_every: must be >= 0 (0: off), got {command.eval_every}")
     run_dir = RunDirectory(command.runs_dir / command.name)
     run_dir.check_writable(command.overwrite)
+    if command.tensorboard:
+        TensorBoardLog(run_dir.path / "tb")  # fails early if tensorboardX is missing
     spec = dataclasses.replace(
         SweepSpec(), **{f.name: getattr(command, f.name) for f in dataclasses.fields(SweepSpec)}
     )
@@ -158,8 +162,15 @@ def execute_sweep(command: SweepCommand) -> Path:
     spec_dict = _as_json(spec_to_dict(spec))
     checkpoint = {"every": command.checkpoint_every, "keep": command.keep_checkpoints}
     evaluation = {"every": command.eval_every, "trials": command.eval_trials}
+    logging = {"tensorboard": command.tensorboard}
     run_dir.create(
-        {"spec": spec_dict, "checkpoint": checkpoint, "eval": evaluation, "command": sys.argv},
+        {
+            "spec": spec_dict,
+            "checkpoint": checkpoint,
+            "eval": evaluation,
+            "logging": logging,
+            "command": sys.argv,
+        },
         [
             {"run": r.name, "policy": r.kind, "init": r.init, "seed": r.seed, "lr": r.lr}
             for r in runs
@@ -193,11 +204,21 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
         f"{len(runs)} runs x {train.num_chunks * train.steps_per_chunk:,} env steps on "
         f"{train.env} ({train.algo}) -> {run_dir.path}"
     )
+    writers = [run_dir.append_metrics]
+    tensorboard = None
+    if config.get("logging", {}).get("tensorboard"):
+        tensorboard = TensorBoardLog(run_dir.path / "tb")
+        writers.append(tensorboard.append)
+
+    def on_rows(rows: list[dict]) -> None:
+        for write in writers:
+            write(rows)
+
     start = time.perf_counter()
     result = run_sweep(
         train,
         runs,
-        on_rows=run_dir.append_metrics,
+        on_rows=on_rows,
         progress=progress,
         checkpointer=checkpointer,
         spec=spec_dict,
@@ -207,6 +228,8 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
         on_eval_rows=run_dir.append_eval,
     )
     checkpointer.close()
+    if tensorboard is not None:
+        tensorboard.close()
     wall = time.perf_counter() - start
     chunks = train.num_chunks - result.first_chunk
     total_steps = len(runs) * chunks * train.steps_per_chunk
@@ -344,19 +367,23 @@ def _train(argv: list[str]) -> None:
 
 def _plot(argv: list[str]) -> None:
     from hyperjax import plot
+    from hyperjax.runlog import read_metrics
 
     command = tyro.cli(PlotCommand, args=argv, prog="hyperjax plot")
+    check_positive("last_chunks", command.last_chunks)
     for run_dir in command.run_dirs:
         if not (run_dir / "metrics.csv").is_file():
             raise ConfigError(f"run_dirs: {run_dir} holds no metrics.csv")
+        columns = read_metrics(run_dir)[0].keys()
+        check_choice("metric", command.metric, [c for c in columns if c not in plot.ID_COLUMNS])
     out = command.out or command.run_dirs[0] / "curves"
     figure = plot.plot_curves(list(command.run_dirs), out, command.metric)
-    print(
-        plot.results_markdown(
-            plot.final_results(list(command.run_dirs), command.metric), command.metric
-        )
-    )
-    print(f"curves: {figure} (and .svg)")
+    results = plot.final_results(list(command.run_dirs), command.metric, command.last_chunks)
+    table = plot.results_markdown(results, command.metric)
+    out.with_suffix(".md").write_text(table + "\n")
+    plot.write_results_csv(results, out.with_suffix(".csv"))
+    print(table)
+    print(f"curves: {figure} (and .svg); table: {out.with_suffix('.md')} and .csv")
 
 
 def _demo(argv: list[str]) -> None:

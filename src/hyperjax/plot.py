@@ -19,6 +19,7 @@ from rliable import metrics as rly_metrics  # noqa: E402
 from hyperjax.runlog import read_metrics  # noqa: E402
 
 BOOTSTRAP_REPS = 2000
+ID_COLUMNS = ("run", "policy", "init", "seed", "lr", "chunk", "update", "env_steps")
 
 
 def method_name(row: dict, with_lr: bool) -> str:
@@ -113,3 +114,12 @@ def results_markdown(results: list[dict], metric: str) -> str:
             f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] | {r['std']:.3f} |"
         )
     return "\n".join(lines)
+
+
+def write_results_csv(results: list[dict], path: Path | str) -> None:
+    import csv
+
+    with Path(path).open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(results[0]))
+        writer.writeheader()
+        writer.writerows(results)

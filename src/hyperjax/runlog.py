@@ -120,3 +120,35 @@ def read_metrics(path: Path | str) -> list[dict]:
             if key not in ("run", "policy", "init"):
                 row[key] = float(value) if value not in ("", None) else float("nan")
     return rows
+
+
+class TensorBoardLog:
+    """TensorBoard event files, one folder per run (`tb/<run name>`), step = env steps per run."""
+
+    SKIP = ("seed", "lr", "chunk", "update", "env_steps")
+
+    def __init__(self, path: Path | str):
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError:
+            raise ConfigError(
+                "tensorboard: needs tensorboardX (pip install 'hyperjax[tensorboard]')"
+            ) from None
+        self._writer_class = SummaryWriter
+        self.path = Path(path)
+        self.writers: dict = {}
+
+    def append(self, rows: list[dict]) -> None:
+        for row in rows:
+            name = row["run"]
+            if name not in self.writers:
+                self.writers[name] = self._writer_class(str(self.path / name))
+            writer = self.writers[name]
+            for key, value in row.items():
+                if isinstance(value, float) and key not in self.SKIP:
+                    writer.add_scalar(key, value, int(row["env_steps"]))
+            writer.flush()
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
