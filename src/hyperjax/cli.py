@@ -48,6 +48,9 @@ class SweepCommand(SweepSpec):
     eval_every: int = 0  # evaluate on fresh train and test tasks every N chunks (0: only eval)
     eval_trials: int = 64  # trials per run and split in each evaluation
     tensorboard: bool = False  # also write TensorBoard event files, one folder per run (tb/)
+    # Runs per compiled program; None: as many as fit in device memory (XLA's count), the rest
+    # in further programs run one after the other within each chunk.
+    max_runs_per_program: int | None = None
     progress: bool = True
     plot: bool = True
 
@@ -163,12 +166,16 @@ def execute_sweep(command: SweepCommand) -> Path:
     checkpoint = {"every": command.checkpoint_every, "keep": command.keep_checkpoints}
     evaluation = {"every": command.eval_every, "trials": command.eval_trials}
     logging = {"tensorboard": command.tensorboard}
+    if command.max_runs_per_program is not None:
+        check_positive("max_runs_per_program", command.max_runs_per_program)
+    memory = {"max_runs_per_program": command.max_runs_per_program}
     run_dir.create(
         {
             "spec": spec_dict,
             "checkpoint": checkpoint,
             "eval": evaluation,
             "logging": logging,
+            "memory": memory,
             "command": sys.argv,
         },
         [
@@ -226,6 +233,7 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
         eval_every=evaluation["every"],
         eval_trials=evaluation["trials"],
         on_eval_rows=run_dir.append_eval,
+        max_runs_per_program=config.get("memory", {}).get("max_runs_per_program"),
     )
     checkpointer.close()
     if tensorboard is not None:
@@ -264,7 +272,8 @@ def _eval(argv: list[str]) -> None:
     spec = spec_from_dict(config["spec"], source=str(run_dir.path / "config.json"))
     runs = plan_runs(spec.inits, spec.seeds, spec.learning_rates)
     checkpointer = SweepCheckpointer(run_dir.path)
-    step, programs, states = restore_sweep(spec.train, runs, checkpointer, config["spec"])
+    max_runs = config.get("memory", {}).get("max_runs_per_program")
+    step, programs, states = restore_sweep(spec.train, runs, checkpointer, config["spec"], max_runs)
     checkpointer.close()
     rows = evaluate_groups(programs, states, command.trials, step - 1, command.splits)
     run_dir.append_eval(rows)

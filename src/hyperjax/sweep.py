@@ -10,6 +10,7 @@ writes them and moves on; the training state stays on the device, donated from c
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from hyperjax.algos.ppo import PPOHParams
 from hyperjax.checkpoint import SweepCheckpointer
@@ -71,6 +73,54 @@ def group_by_kind(runs: Sequence[Run]) -> dict[str, list[Run]]:
     return groups
 
 
+def plan_groups(runs: Sequence[Run], max_runs: int | None = None) -> dict[str, list[Run]]:
+    """Program groups: runs of one policy kind, at most `max_runs` per program (sequential
+    programs of equal size share one compilation). Named by kind, `kind-i` when split."""
+    if max_runs is not None:
+        check_positive("max_runs_per_program", max_runs)
+    groups: dict[str, list[Run]] = {}
+    for kind, members in group_by_kind(runs).items():
+        size = max_runs or len(members)
+        parts = [members[i : i + size] for i in range(0, len(members), size)]
+        for i, part in enumerate(parts):
+            groups[kind if len(parts) == 1 else f"{kind}-{i}"] = part
+    return groups
+
+
+def available_memory_bytes() -> int:
+    """Memory one device offers: the accelerator's limit, or the host's RAM on CPU."""
+    stats = jax.devices()[0].memory_stats() or {}
+    if "bytes_limit" in stats:
+        return int(stats["bytes_limit"])
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def fit_to_memory(
+    cfg: TrainConfig, programs: list[GroupProgram], budget: float = 0.8
+) -> list[GroupProgram]:
+    """Split any program that would need more than `budget` of a device's memory (XLA's count
+    for its compiled chunk, per device) into sequential programs that fit. Programs that fit
+    are returned as they are, their compilation kept for the run."""
+    available = budget * available_memory_bytes()
+    fitted = []
+    for program in programs:
+        members = program.runs
+        devices = len(run_sharding(len(members)).device_set)
+        per_run = program.memory_bytes() / (len(members) / devices)  # a device holds len/devices
+        limit = max(1, int(available // per_run)) * devices
+        if limit >= len(members):
+            fitted.append(program)
+            continue
+        parts = [members[i : i + limit] for i in range(0, len(members), limit)]
+        print(
+            f"{program.name}: {len(members)} runs need more memory than a device has; "
+            f"{len(parts)} sequential programs of up to {limit} runs"
+        )
+        for i, part in enumerate(parts):
+            fitted.append(GroupProgram.build(cfg, part[0].kind, part, f"{program.name}-{i}"))
+    return fitted
+
+
 def config_for_kind(cfg: TrainConfig, kind: str) -> TrainConfig:
     return cfg.replace(policy=cfg.policy.replace(kind=kind))
 
@@ -107,7 +157,9 @@ class GroupProgram:
     trainer: Trainer
     init: Callable
     run_chunk: Callable
+    name: str = ""  # the group's name in checkpoints and logs (its policy kind unless split)
     evaluators: dict = field(default_factory=dict)
+    _compiled: tuple | None = None  # (executable, seconds) from memory_bytes, reused by compile
 
     def evaluator(self, split: str, num_trials: int) -> Callable:
         """jit(vmap) of `make_evaluate` over the runs (one shared key: common random tasks)."""
@@ -117,27 +169,76 @@ class GroupProgram:
         return self.evaluators[split, num_trials]
 
     @classmethod
-    def build(cls, cfg: TrainConfig, kind: str, runs: list[Run]) -> GroupProgram:
+    def build(
+        cls, cfg: TrainConfig, kind: str, runs: list[Run], name: str | None = None
+    ) -> GroupProgram:
         cfg = config_for_kind(cfg, kind)
         trainer = make_train(cfg)
+        # Every leaf of the state and of the metrics has the run axis first: shard it. Runs
+        # never exchange data, so XLA partitions the program with no communication at all.
+        sharding = run_sharding(len(runs))
         return cls(
             cfg=cfg,
             runs=runs,
+            name=name or kind,
             trainer=trainer,
-            init=jax.jit(jax.vmap(trainer.init)),
+            init=jax.jit(jax.vmap(trainer.init), out_shardings=sharding),
             # The state is donated: each chunk's output reuses the previous chunk's buffers.
-            run_chunk=jax.jit(jax.vmap(trainer.run_chunk), donate_argnums=0),
+            run_chunk=jax.jit(
+                jax.vmap(trainer.run_chunk),
+                donate_argnums=0,
+                in_shardings=sharding,
+                out_shardings=sharding,
+            ),
         )
 
     def initial_state(self):
         keys, params, hparams = initial_batch(self.trainer, self.cfg, self.runs)
         return self.init(keys, params, hparams)
 
+    def memory_bytes(self) -> int:
+        """Bytes one chunk needs per device, XLA's count for the compiled program: arguments
+        and outputs (less what the donated state aliases) and temporaries."""
+        keys, params, hparams = initial_batch(self.trainer, self.cfg, self.runs)
+        state = jax.eval_shape(self.init, keys, params, hparams)
+        start = time.perf_counter()
+        compiled = self.run_chunk.lower(state).compile()
+        self._compiled = (compiled, time.perf_counter() - start)
+        stats = compiled.memory_analysis()
+        return int(
+            stats.argument_size_in_bytes
+            + stats.output_size_in_bytes
+            - stats.alias_size_in_bytes
+            + stats.temp_size_in_bytes
+        )
+
     def compile(self, state) -> tuple[Callable, float]:
         """Ahead-of-time compile of one chunk; returns the executable and seconds taken."""
+        if self._compiled is not None:  # compiled from the state's shapes by memory_bytes
+            return self._compiled
         start = time.perf_counter()
         compiled = self.run_chunk.lower(state).compile()
         return compiled, time.perf_counter() - start
+
+
+def run_sharding(num_runs: int) -> NamedSharding:
+    """The run axis split over as many devices (of all hosts) as evenly divide it.
+
+    A sweep of 12 runs on 8 devices uses 6 of them (2 runs each) rather than pad with dummy
+    runs; choose the grid size as a multiple of the device count to use them all.
+    """
+    devices = jax.devices()
+    used = max(n for n in range(1, len(devices) + 1) if num_runs % n == 0)
+    return NamedSharding(Mesh(np.array(devices[:used]), ("runs",)), PartitionSpec("runs"))
+
+
+def to_host(tree):
+    """Fetch a (possibly multi-host sharded) pytree to this host as NumPy arrays."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)
 
 
 def chunk_rows(
@@ -199,6 +300,7 @@ def run_sweep(
     eval_every: int = 0,
     eval_trials: int = 64,
     on_eval_rows: Callable[[list[dict]], None] | None = None,
+    max_runs_per_program: int | None = None,
 ) -> SweepResult:
     """Train every run: one compiled program per policy kind, the host looping over chunks.
 
@@ -207,13 +309,14 @@ def run_sweep(
     latest checkpoint's states replace the initial ones and training continues after it.
     With `eval_every` > 0, every that many chunks (and after the last) each run is evaluated on
     `eval_trials` fresh trials of both task splits, the rows going to `on_eval_rows`.
+    Groups hold at most `max_runs_per_program` runs; with None, as many as fit in memory.
     """
     from tqdm.auto import tqdm
 
-    programs = [GroupProgram.build(cfg, kind, rs) for kind, rs in group_by_kind(runs).items()]
+    programs = build_programs(cfg, runs, max_runs_per_program)
     states, executables, compile_seconds = {}, {}, {}
     for program in programs:
-        kind = program.cfg.policy.kind
+        kind = program.name
         start = time.perf_counter()
         states[kind] = program.initial_state()  # mostly the init program's compilation
         init_seconds = time.perf_counter() - start
@@ -232,9 +335,10 @@ def run_sweep(
         start = time.perf_counter()
         chunk_metrics = []
         for program in programs:
+            name = program.name
+            states[name], metrics = executables[name](states[name])
+            metrics = to_host(metrics)  # the chunk's only host sync per group
             kind = program.cfg.policy.kind
-            states[kind], metrics = executables[kind](states[kind])
-            metrics = jax.device_get(metrics)  # the chunk's only host sync per group
             chunk_metrics.extend(chunk_rows(program.runs, metrics, chunk, cfg, kind))
         seconds = time.perf_counter() - start
         train_seconds += seconds
@@ -276,16 +380,29 @@ def evaluate_groups(
     rows = []
     for program in programs:
         for split in splits:
-            metrics = program.evaluator(split, num_trials)(states[program.cfg.policy.kind], key)
-            rows.extend(evaluation_rows(program.runs, jax.device_get(metrics), split, chunk))
+            metrics = program.evaluator(split, num_trials)(states[program.name], key)
+            rows.extend(evaluation_rows(program.runs, to_host(metrics), split, chunk))
     return rows
 
 
+def build_programs(
+    cfg: TrainConfig, runs: Sequence[Run], max_runs_per_program: int | None = None
+) -> list[GroupProgram]:
+    """One program per group of runs (see `plan_groups`; with no limit, `fit_to_memory`)."""
+    groups = plan_groups(runs, max_runs_per_program)
+    programs = [GroupProgram.build(cfg, rs[0].kind, rs, name) for name, rs in groups.items()]
+    return fit_to_memory(cfg, programs) if max_runs_per_program is None else programs
+
+
 def restore_sweep(
-    cfg: TrainConfig, runs: Sequence[Run], checkpointer: SweepCheckpointer, spec: dict
+    cfg: TrainConfig,
+    runs: Sequence[Run],
+    checkpointer: SweepCheckpointer,
+    spec: dict,
+    max_runs_per_program: int | None = None,
 ) -> tuple[int, list[GroupProgram], dict[str, object]]:
     """The programs of a sweep and its latest checkpointed states: (step, programs, states)."""
-    programs = [GroupProgram.build(cfg, kind, rs) for kind, rs in group_by_kind(runs).items()]
-    like = {program.cfg.policy.kind: program.initial_state() for program in programs}
+    programs = build_programs(cfg, runs, max_runs_per_program)
+    like = {program.name: program.initial_state() for program in programs}
     step, states = checkpointer.restore(like, spec)
     return step, programs, states
