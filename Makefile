@@ -35,7 +35,10 @@ demo: $(STAMP)
 	$(BIN)/hyperjax demo
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/hypernet_layer.py
+	$(BIN)/python benchmarks/hypernet_layer.py --sizes XS S M L XL
+	$(BIN)/python benchmarks/training_speed.py
+	$(BIN)/python benchmarks/sweep_scaling.py
+	$(BIN)/python benchmarks/brax_peer.py
 	$(BIN)/python benchmarks/env_throughput.py
 
 clean:

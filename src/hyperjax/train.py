@@ -85,7 +85,10 @@ class Transition(flax.struct.PyTreeNode):
     discounted_return: jax.Array
     truncated: jax.Array
     trial_end: jax.Array
-    final_value: jax.Array
+    # For V(final obs) at truncated trial ends, computed for all steps at once after the rollout
+    # (one large batched pass instead of a second small forward inside every step).
+    final_obs: jax.Array  # raw, before any reset
+    hidden_after: jax.Array  # the memory after this step's input
 
 
 class Trainer(NamedTuple):
@@ -199,17 +202,6 @@ def make_train(cfg: TrainConfig) -> Trainer:
         reward, trial_end, episode_end = env_state.reward, info["trial_end"], info["episode_end"]
         action_features = agent.action_features(action)
 
-        if ppo.bootstrap_truncation:
-            # V of the trial's last observation, the memory having seen the last transition.
-            final_obs = normalize_obs(info["final_obs"], state.obs_stats)
-            no_start = jnp.zeros_like(trial_end)
-            _, z_final = infer(
-                state, hidden, action_features, reward, info["final_obs"], final_obs, no_start, task
-            )
-            final_value = agent.act(state.params, final_obs, z_final).value
-        else:
-            final_value = jnp.zeros_like(reward)
-
         discounted_return = state.discounted_return * state.hparams.gamma + reward
         episode_return = state.episode_return + reward
         trial_return = state.trial_return + reward
@@ -244,7 +236,8 @@ def make_train(cfg: TrainConfig) -> Trainer:
             discounted_return=discounted_return,
             truncated=info["truncated"],
             trial_end=trial_end,
-            final_value=final_value,
+            final_obs=info["final_obs"],
+            hidden_after=hidden,
         )
         keep = lambda x, end: jnp.where(end, 0.0, x)  # noqa: E731
         state = state.replace(
@@ -336,7 +329,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
         next_values = jnp.concatenate([batch.value[1:], last_value[None]], axis=0)
         bootstrap = bootstrap_values(
             next_values,
-            batch.final_value,
+            final_values(state, batch),
             batch.trial_end,
             batch.truncated,
             ppo.bootstrap_truncation,
@@ -451,6 +444,24 @@ def make_train(cfg: TrainConfig) -> Trainer:
         )
         metrics = jax.tree.map(lambda m: jnp.where(ready, m.mean(), jnp.nan), metrics)
         return vae, metrics
+
+    def final_values(state: TrainState, batch: Transition) -> jax.Array:
+        """V(final obs) of every step (T, E), the memory having seen the step's transition; only
+        truncated trial ends use it. Rollout-time params and statistics: nothing changed yet."""
+        if not ppo.bootstrap_truncation:
+            return jnp.zeros_like(batch.reward)
+        final_obs = normalize_obs(batch.final_obs, state.obs_stats)
+        _, z = infer(
+            state,
+            batch.hidden_after,
+            agent.action_features(batch.action),
+            batch.reward,
+            batch.final_obs,
+            final_obs,
+            jnp.zeros_like(batch.trial_end),
+            batch.task,
+        )
+        return agent.act(state.params, final_obs, z).value
 
     def _raw_obs(batch: Transition, stats):
         # Undo the normalisation the rollout applied (cheaper than carrying raw obs around).
