@@ -15,6 +15,8 @@ import functools
 import time
 
 import brax.envs
+import jax
+import jax.numpy as jnp
 from brax.training.agents.ppo import networks as ppo_networks
 from brax.training.agents.ppo import train as brax_ppo
 from common import machine, median_seconds, print_table, write_csv
@@ -23,6 +25,12 @@ from hyperjax.config import PolicyConfig, PPOConfig, TrainConfig
 from hyperjax.sweep import GroupProgram, plan_runs
 
 ENVS, UNROLL, EPOCHS, MINIBATCHES = 16, 200, 2, 4
+
+
+def _replicate(tree, devices):
+    """jax.device_put_replicated, which Brax 0.14's PPO still calls and jax 0.10 removed."""
+    stack = lambda a: jnp.broadcast_to(a, (len(devices), *jnp.shape(a)))  # noqa: E731
+    return jax.device_put(jax.tree.map(stack, tree), devices[0])
 
 
 def ours(updates: int, repeats: int) -> float:
@@ -47,7 +55,8 @@ def ours(updates: int, repeats: int) -> float:
     return cfg.steps_per_chunk / median_seconds(one_chunk, repeats)
 
 
-def brax(updates: int) -> float:
+def brax_trainer(updates: int) -> float:
+    jax.device_put_replicated = _replicate  # a shim for this process only (see _replicate)
     env = brax.envs.get_environment("halfcheetah", backend="positional")
     network_factory = functools.partial(
         ppo_networks.make_ppo_networks,
@@ -85,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     print(f"machine: {machine()}")
-    ours_fps, brax_fps = ours(args.updates, args.repeats), brax(args.updates)
+    ours_fps, brax_fps = ours(args.updates, args.repeats), brax_trainer(args.updates)
     rows = [
         {
             "ours_frames_s": ours_fps,

@@ -134,9 +134,12 @@ def test_experiment_variant_overrides_sizes():
     assert len(spec.inits) == 7 and spec.train.env == "grid-world"
 
 
-def test_algo_and_env_shortcuts_run_varibad(tmp_path):
+def test_algo_and_env_shortcuts_run_varibad(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")  # W&B logging without a network
+    monkeypatch.setenv("WANDB_SILENT", "true")
     argv = ["sweep", "--algo", "varibad", "--env", "bandit", "--inits", "standard", "film_normc"]
-    argv += ["--name", "vb", "--runs-dir", str(tmp_path), "--no-plot", *TINY]
+    argv += ["--name", "vb", "--runs-dir", str(tmp_path), "--no-plot", "--wandb-project", "t"]
+    argv += TINY
     argv += ["--train.vae.buffer-trials", "64", "--train.vae.precollect-steps", "0"]
     assert cli.main(argv) == 0
     config = json.loads((tmp_path / "vb" / "config.json").read_text())
@@ -145,3 +148,5 @@ def test_algo_and_env_shortcuts_run_varibad(tmp_path):
     assert {r["policy"] for r in metrics} == {"standard", "film"}
     for row in metrics:
         assert float(row["vae_kl"]) >= 0.0 and float(row["vae_reward_loss"]) >= 0.0
+    offline_runs = list((tmp_path / "vb" / "wandb" / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 2  # one W&B run per sweep run

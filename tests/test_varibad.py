@@ -257,3 +257,46 @@ def _reward_loss(trainer, cfg, vae_params, buffer, index):
 
     terms = varibad.elbo_terms(encode, decode, jax.random.key(9), trials, buffer.length[index], cfg)
     return float(terms["reward_loss"])
+
+
+def _tiny_on(env: str) -> TrainConfig:
+    return TrainConfig(
+        env=env,
+        algo="varibad",
+        policy=PolicyConfig(state_embed_dim=16, hidden=(16,), task_embed_dim=8),
+        encoder=EncoderConfig(gru_dim=16),
+        ppo=PPOConfig(num_envs=4, num_steps=20, minibatches=2, epochs=1),
+        vae=VAEConfig(buffer_trials=8, batch_trials=2, elbo_steps=4, decode_steps=4),
+        total_env_steps=4 * 20 * 2,
+        updates_per_chunk=2,
+    )
+
+
+def _assert_runs(env: str, inits: list[str]) -> None:
+    result = run_sweep(_tiny_on(env), plan_runs(inits, [0], [1e-3]), progress=False)
+    for row in result.rows:
+        assert np.isfinite(row["loss"]) and np.isfinite(row["entropy"]), row
+    assert result.diverged == []
+
+
+def test_varibad_runs_on_a_brax_task_with_every_policy_kind():
+    _assert_runs("cheetah-dir", ["standard", "hfi", "film_bias_hyperinit"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "env",
+    [
+        "point-robot",
+        "cheetah-vel",
+        "ant-dir",
+        "ant-goal",
+        "humanoid-dir",
+        "walker-params",
+        "hopper-params",
+        "reacher-goal",
+        "pusher-goal",
+    ],
+)
+def test_varibad_runs_on_every_env(env):
+    _assert_runs(env, ["bias_hyperinit"])

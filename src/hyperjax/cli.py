@@ -28,7 +28,7 @@ from hyperjax import envs
 from hyperjax.config import SIZE_PRESETS, EncoderConfig, PolicyConfig, PPOConfig, TrainConfig
 from hyperjax.errors import ConfigError, check_choice, check_positive
 from hyperjax.experiment import SweepSpec, load_experiment, spec_to_dict
-from hyperjax.runlog import EVAL_FILE, TensorBoardLog
+from hyperjax.runlog import EVAL_FILE, TensorBoardLog, WandbLog
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -48,6 +48,9 @@ class SweepCommand(SweepSpec):
     eval_every: int = 0  # evaluate on fresh train and test tasks every N chunks (0: only eval)
     eval_trials: int = 64  # trials per run and split in each evaluation
     tensorboard: bool = False  # also write TensorBoard event files, one folder per run (tb/)
+    wandb_project: str | None = (
+        None  # also log to Weights & Biases (if installed), one W&B run each
+    )
     # Runs per compiled program; None: as many as fit in device memory (XLA's count), the rest
     # in further programs run one after the other within each chunk.
     max_runs_per_program: int | None = None
@@ -158,6 +161,8 @@ def execute_sweep(command: SweepCommand) -> Path:
     run_dir.check_writable(command.overwrite)
     if command.tensorboard:
         TensorBoardLog(run_dir.path / "tb")  # fails early if tensorboardX is missing
+    if command.wandb_project is not None:
+        WandbLog(run_dir.path / "wandb", command.wandb_project, command.name)  # likewise wandb
     spec = dataclasses.replace(
         SweepSpec(), **{f.name: getattr(command, f.name) for f in dataclasses.fields(SweepSpec)}
     )
@@ -165,7 +170,7 @@ def execute_sweep(command: SweepCommand) -> Path:
     spec_dict = _as_json(spec_to_dict(spec))
     checkpoint = {"every": command.checkpoint_every, "keep": command.keep_checkpoints}
     evaluation = {"every": command.eval_every, "trials": command.eval_trials}
-    logging = {"tensorboard": command.tensorboard}
+    logging = {"tensorboard": command.tensorboard, "wandb_project": command.wandb_project}
     if command.max_runs_per_program is not None:
         check_positive("max_runs_per_program", command.max_runs_per_program)
     memory = {"max_runs_per_program": command.max_runs_per_program}
@@ -212,10 +217,13 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
         f"{train.env} ({train.algo}) -> {run_dir.path}"
     )
     writers = [run_dir.append_metrics]
-    tensorboard = None
+    loggers = []
     if config.get("logging", {}).get("tensorboard"):
-        tensorboard = TensorBoardLog(run_dir.path / "tb")
-        writers.append(tensorboard.append)
+        loggers.append(TensorBoardLog(run_dir.path / "tb"))
+    if config.get("logging", {}).get("wandb_project"):
+        project = config["logging"]["wandb_project"]
+        loggers.append(WandbLog(run_dir.path / "wandb", project, run_dir.path.name))
+    writers += [logger.append for logger in loggers]
 
     def on_rows(rows: list[dict]) -> None:
         for write in writers:
@@ -236,8 +244,8 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
         max_runs_per_program=config.get("memory", {}).get("max_runs_per_program"),
     )
     checkpointer.close()
-    if tensorboard is not None:
-        tensorboard.close()
+    for logger in loggers:
+        logger.close()
     wall = time.perf_counter() - start
     chunks = train.num_chunks - result.first_chunk
     total_steps = len(runs) * chunks * train.steps_per_chunk

@@ -152,3 +152,40 @@ class TensorBoardLog:
     def close(self) -> None:
         for writer in self.writers.values():
             writer.close()
+
+
+class WandbLog:
+    """Weights & Biases, if installed: one W&B run per sweep run (named as in runs.csv), grouped
+    by the sweep's name, logged at env-step x. WANDB_MODE=offline works without a network."""
+
+    SKIP = TensorBoardLog.SKIP
+
+    def __init__(self, path: Path | str, project: str, group: str):
+        try:
+            import wandb
+        except ImportError:
+            raise ConfigError("wandb_project: needs wandb (pip install wandb)") from None
+        self._wandb = wandb
+        self.path, self.project, self.group = Path(path), project, group
+        self.runs: dict = {}
+
+    def append(self, rows: list[dict]) -> None:
+        for row in rows:
+            name = row["run"]
+            if name not in self.runs:
+                self.path.mkdir(parents=True, exist_ok=True)
+                config = {k: row[k] for k in ("policy", "init", "seed", "lr")}
+                self.runs[name] = self._wandb.init(
+                    project=self.project,
+                    group=self.group,
+                    name=name,
+                    config=config,
+                    dir=str(self.path),
+                    reinit="create_new",
+                )
+            scalars = {k: v for k, v in row.items() if isinstance(v, float) and k not in self.SKIP}
+            self.runs[name].log(scalars, step=int(row["env_steps"]))
+
+    def close(self) -> None:
+        for run in self.runs.values():
+            run.finish()
