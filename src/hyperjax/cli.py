@@ -1,4 +1,4 @@
-"""The `hyperjax` command: train, sweep, demo, plot.
+"""The `hyperjax` command: train, sweep, resume, eval, plot, demo.
 
     hyperjax sweep --inits standard kaiming hfi bias_hyperinit --seeds 0 1 2 --name mysweep
     hyperjax sweep --algo varibad --env cheetah-dir --inits bias_hyperinit hfi --seeds 0 1
