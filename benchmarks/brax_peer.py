@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from brax.training.agents.ppo import networks as ppo_networks
 from brax.training.agents.ppo import train as brax_ppo
-from common import machine, median_seconds, print_table, write_csv
+from common import machine, print_table, time_chunks, write_csv
 
 from hyperjax.config import PolicyConfig, PPOConfig, TrainConfig
 from hyperjax.sweep import GroupProgram, plan_runs
@@ -44,15 +44,7 @@ def ours(updates: int, repeats: int) -> float:
     )
     runs = plan_runs(["standard"], [0], [cfg.ppo.lr])
     program = GroupProgram.build(cfg, "standard", runs)
-    state = program.initial_state()
-    chunk, _ = program.compile(state)
-    holder = {"state": chunk(state)[0]}
-
-    def one_chunk():
-        holder["state"], metrics = chunk(holder["state"])
-        return metrics
-
-    return cfg.steps_per_chunk / median_seconds(one_chunk, repeats)
+    return cfg.steps_per_chunk / time_chunks(program, repeats)[0]
 
 
 def brax_trainer(updates: int) -> float:

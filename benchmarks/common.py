@@ -35,6 +35,20 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
+def time_chunks(program, repeats: int) -> tuple[float, float]:
+    """(median seconds of one training chunk, compile seconds) of a `GroupProgram`, after a
+    warm-up chunk; the state is threaded from chunk to chunk, as the product runs it."""
+    state = program.initial_state()
+    chunk, compile_s = program.compile(state)
+    holder = {"state": chunk(state)[0]}  # warm-up (and VariBAD's buffer fills)
+
+    def one_chunk():
+        holder["state"], metrics = chunk(holder["state"])
+        return metrics
+
+    return median_seconds(one_chunk, repeats), compile_s
+
+
 def print_table(rows: list[dict], columns: list[str]) -> None:
     widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns}
     print("  ".join(c.rjust(widths[c]) for c in columns))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from common import machine, median_seconds, print_table, write_csv
+from common import machine, print_table, time_chunks, write_csv
 
 from hyperjax.config import EncoderConfig, PolicyConfig, PPOConfig, TrainConfig
 from hyperjax.sweep import GroupProgram, plan_runs
@@ -32,15 +32,7 @@ def measure(num_runs: int, updates: int, repeats: int) -> dict[str, float]:
     runs = plan_runs(["bias_hyperinit"], list(range(num_runs)), [cfg.ppo.lr])
     program = GroupProgram.build(cfg, "hypernet", runs)
     memory = program.memory_bytes()  # compiles the chunk program (kept for the run)
-    state = program.initial_state()
-    chunk, compile_s = program.compile(state)
-    holder = {"state": chunk(state)[0]}
-
-    def one_chunk():
-        holder["state"], metrics = chunk(holder["state"])
-        return metrics
-
-    seconds = median_seconds(one_chunk, repeats)
+    seconds, compile_s = time_chunks(program, repeats)
     return {
         "runs": num_runs,
         "compile_s": compile_s,

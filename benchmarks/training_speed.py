@@ -13,9 +13,8 @@ program's. Prints a table and writes benchmarks/results/training_speed.csv.
 from __future__ import annotations
 
 import argparse
-import time
 
-from common import machine, median_seconds, print_table, write_csv
+from common import machine, print_table, time_chunks, write_csv
 from env_throughput import measure as env_steps_per_second
 
 from hyperjax.config import EncoderConfig, PolicyConfig, PPOConfig, TrainConfig, VAEConfig
@@ -52,17 +51,7 @@ def measure_case(name: str, updates: int, repeats: int) -> dict[str, object]:
     )
     runs = plan_runs([scheme], [0], [cfg.ppo.lr])
     program = GroupProgram.build(cfg, runs[0].kind, runs)
-    state = program.initial_state()
-    start = time.perf_counter()
-    chunk, _ = program.compile(state)
-    compile_s = time.perf_counter() - start
-    holder = {"state": chunk(state)[0]}  # warm-up (and VariBAD's buffer fills)
-
-    def one_chunk():
-        holder["state"], metrics = chunk(holder["state"])
-        return metrics
-
-    seconds = median_seconds(one_chunk, repeats)
+    seconds, compile_s = time_chunks(program, repeats)
     loop = cfg.steps_per_chunk / seconds
     env = env_steps_per_second(cfg.env, cfg.ppo.num_envs, cfg.ppo.num_steps * updates, repeats)
     row = {
