@@ -16,9 +16,11 @@ import numpy as np  # noqa: E402
 from rliable import library as rly  # noqa: E402
 from rliable import metrics as rly_metrics  # noqa: E402
 
-from hyperjax.runlog import read_metrics  # noqa: E402
+from hyperjax.runlog import EVAL_FILE, read_metrics  # noqa: E402
 
 BOOTSTRAP_REPS = 2000
+# Eval summaries of a trial's final episode (after adaptation) -> eval.csv's per-episode column.
+LAST_EPISODE_COLUMNS = {"last_episode_return": "episode_return", "last_episode_success": "success"}
 ID_COLUMNS = ("run", "policy", "init", "seed", "lr", "chunk", "update", "env_steps")
 
 
@@ -83,7 +85,36 @@ def final_results(
     """Per method: mean of `metric` over its last `last_chunks` chunks, then mean over seeds with
     a 95% bootstrap CI, plus the seed spread (std)."""
     scores, _ = load_scores(run_dirs, metric)
-    finals = {m: np.nanmean(s[:, -last_chunks:], axis=1) for m, s in scores.items()}
+    return summarise_finals({m: np.nanmean(s[:, -last_chunks:], axis=1) for m, s in scores.items()})
+
+
+def eval_results(run_dirs: list[Path | str], split: str, metric: str) -> list[dict]:
+    """Per method, from eval.csv's latest evaluation of each run on `split`: mean over seeds
+    with a 95% bootstrap CI. `metric` is an eval column, or `last_episode_return` /
+    `last_episode_success` (the trial's final episode: after adaptation)."""
+    latest: dict[str, dict] = {}
+    evaluated = [d for d in run_dirs if (Path(d) / EVAL_FILE).exists()]
+    rows = [row for d in evaluated for row in read_metrics(d, EVAL_FILE)]
+    with_lr = len({row["lr"] for row in rows}) > 1
+    for row in rows:
+        if row["split"] == split and row["chunk"] >= latest.get(row["run"], row)["chunk"]:
+            latest[row["run"]] = row
+    finals: dict[str, list[float]] = defaultdict(list)
+    for row in latest.values():
+        if metric in LAST_EPISODE_COLUMNS:
+            column = LAST_EPISODE_COLUMNS[metric]
+            last = max(int(k.rsplit("_", 1)[1]) for k in row if k.startswith(f"{column}_"))
+            value = row[f"{column}_{last}"]
+        else:
+            value = row[metric]
+        finals[method_name(row, with_lr)].append(value)
+    return summarise_finals({m: np.array(v, dtype=float) for m, v in finals.items()})
+
+
+def summarise_finals(finals: dict[str, np.ndarray]) -> list[dict]:
+    """{method: one final score per seed} -> rows of mean, 95% bootstrap CI and std, best first."""
+    if not finals:
+        return []
     point, interval = rly.get_interval_estimates(
         {m: f[:, None] for m, f in finals.items()},
         lambda x: np.array([rly_metrics.aggregate_mean(x)]),
@@ -101,6 +132,31 @@ def final_results(
         }
         for m in sorted(finals, key=lambda m: -point[m][0])
     ]
+
+
+def plot_size_scan(rows: list[dict], out: Path | str) -> Path:
+    """Final score against policy parameter count (log scale), one line per method, with 95%
+    bootstrap intervals: the paper's Figure 3. `rows` carry method, parameters, mean, ci_*."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for method in sorted({r["method"] for r in rows}):
+        mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["parameters"])
+        x = [r["parameters"] for r in mine]
+        ax.plot(x, [r["mean"] for r in mine], marker="o", label=method)
+        ax.fill_between(x, [r["ci_low"] for r in mine], [r["ci_high"] for r in mine], alpha=0.2)
+        for r in mine:
+            ax.annotate(r["size"], (r["parameters"], r["mean"]), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("policy parameters")
+    ax.set_ylabel("final trial return")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out.with_suffix(".png"), dpi=120)
+    fig.savefig(out.with_suffix(".svg"))
+    plt.close(fig)
+    return out.with_suffix(".png")
 
 
 def results_markdown(results: list[dict], metric: str) -> str:

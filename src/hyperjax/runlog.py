@@ -111,13 +111,13 @@ def _header(path: Path) -> list[str]:
         return next(csv.reader(f))
 
 
-def read_metrics(path: Path | str) -> list[dict]:
-    """metrics.csv rows with numbers parsed."""
-    with (Path(path) / METRICS_FILE).open(newline="") as f:
+def read_metrics(path: Path | str, file: str = METRICS_FILE) -> list[dict]:
+    """metrics.csv (or eval.csv) rows with numbers parsed."""
+    with (Path(path) / file).open(newline="") as f:
         rows = list(csv.DictReader(f))
     for row in rows:
         for key, value in row.items():
-            if key not in ("run", "policy", "init"):
+            if key not in ("run", "policy", "init", "split"):
                 row[key] = float(value) if value not in ("", None) else float("nan")
     return rows
 

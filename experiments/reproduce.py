@@ -1,0 +1,255 @@
+"""Reproduce the paper's tables and figures: each experiment is one command.
+
+    python experiments/reproduce.py --list
+    python experiments/reproduce.py table1-cheetah-dir                 # quick variant (2 CPU cores)
+    python experiments/reproduce.py table1-cheetah-dir --variant full  # the paper's budget (GPU)
+    python experiments/reproduce.py all                                # every experiment in turn
+
+Each experiment runs `hyperjax sweep` on its experiment file (once per policy size for the size
+scan), then `hyperjax eval` on fresh tasks of the train and held-out test splits. What it produced
+goes to `experiments/results/<variant>/<name>/`: the metrics and eval CSVs, the learning curves
+with 95% bootstrap intervals, final-result tables (training curve and held-out eval), and
+`run.json` with the exact commands, wall times, code version and machine. Checkpoints stay in
+`--runs-dir` (not committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+HYPERJAX = str(Path(sys.executable).with_name("hyperjax"))
+SIZES = ("XS", "S", "M", "L", "XL")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    file: str  # relative to experiments/
+    claim: str  # what the paper reports, for the summary
+    extra_args: tuple[str, ...] = ()  # over the experiment file, e.g. another algorithm
+    sizes: tuple[str, ...] = ()  # a size scan: one sweep per policy size preset
+    eval_trials: int = 64
+    success: bool = False  # the task reports success (reaching a goal): tabulate its rate
+    files_copied: tuple[str, ...] = field(default=("metrics.csv", "eval.csv", "config.json"))
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "table1-cheetah-dir": Experiment(
+        "table1/cheetah-dir.yaml",
+        "Table 1, Cheetah-Dir return: Standard 2104+-87, Kaiming 378+-169, Normc 356+-134, "
+        "Bias-HyperInit 2300+-32",
+    ),
+    "table2-reacher-goal": Experiment(
+        "table2/reacher-goal.yaml",
+        "Table 2 (Pick-Place success %): Standard 4.4, FiLM+Normc 5.5, FiLM+BHI 34.2, "
+        "HN+HFI 25.5, HN+BHI 42.9",
+        eval_trials=128,
+        success=True,
+    ),
+    "grid-world": Experiment("grid-world.yaml", "VariBAD grid world (extra reference)"),
+    "oracle-cheetah-dir": Experiment(
+        "table1/cheetah-dir.yaml",
+        "Multi-task oracle (true task as input): the upper reference for Table 1",
+        extra_args=("--algo", "oracle", "--inits", "standard", "bias_hyperinit"),
+    ),
+    "table1-cheetah-vel": Experiment("table1/cheetah-vel.yaml", "Table 1, Cheetah-Vel"),
+    "table1-walker-params": Experiment("table1/walker-params.yaml", "Table 1, Walker-Params"),
+    "table1-ant-dir": Experiment("table1/ant-dir.yaml", "Table 1, Ant-Dir"),
+    "table1-humanoid-dir": Experiment("table1/humanoid-dir.yaml", "Table 1, Humanoid-Dir"),
+    "table2-pusher-goal": Experiment(
+        "table2/pusher-goal.yaml",
+        "Table 2 analogue on pusher-goal",
+        eval_trials=128,
+        success=True,
+    ),
+    "table2-reacher-goal-rl2": Experiment(
+        "table2/reacher-goal.yaml",
+        "Table 2 with RL2 instead of VariBAD",
+        extra_args=("--algo", "rl2", "--inits", "standard", "hfi", "bias_hyperinit"),
+        eval_trials=128,
+        success=True,
+    ),
+    "figure3-cheetah-dir": Experiment(
+        "figure3/cheetah-dir.yaml",
+        "Figure 3: Standard vs HN+Bias-HyperInit over base sizes XS..XL",
+        sizes=SIZES,
+    ),
+    "figure3-walker-params": Experiment(
+        "figure3/walker-params.yaml",
+        "Figure 3: Standard vs HN+Bias-HyperInit over base sizes XS..XL",
+        sizes=SIZES,
+    ),
+}
+
+
+def machine() -> dict:
+    import jax
+
+    return {
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "devices": [f"{d.platform}:{d.device_kind}" for d in jax.devices()],
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def code_version() -> str:
+    result = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True
+    )
+    return result.stdout.strip() or "unknown"
+
+
+def timed(command: list[str], log: list[dict]) -> None:
+    """Run a hyperjax command (its output streams through) and record it with its wall time."""
+    shown = " ".join(["hyperjax", *command[1:]])
+    print(f"\n$ {shown}", flush=True)
+    start = time.perf_counter()
+    subprocess.run(command, check=True, cwd=REPO)
+    log.append({"command": shown, "wall_seconds": round(time.perf_counter() - start, 1)})
+
+
+def sweep_and_eval(
+    name: str, experiment: Experiment, variant: str, runs_dir: Path, log: list[dict], size=None
+) -> Path:
+    """One sweep (and its held-out evaluation); returns its run folder."""
+    sweep_name = f"{name}-{size}" if size else name
+    command = [HYPERJAX, "sweep", "--experiment", f"experiments/{experiment.file}"]
+    if variant != "full":
+        command += ["--variant", variant]
+    command += [*experiment.extra_args, "--name", sweep_name, "--runs-dir", str(runs_dir)]
+    command += ["--overwrite", "--no-progress", "--checkpoint-every", "1000"]
+    if size:
+        command += ["--size", size]
+    timed(command, log)
+    run_dir = runs_dir / sweep_name
+    timed([HYPERJAX, "eval", str(run_dir), "--trials", str(experiment.eval_trials)], log)
+    return run_dir
+
+
+def summarise(run_dirs: list[Path], out: Path, success: bool) -> dict:
+    """Curves, the final training-return table and the held-out eval tables of one experiment."""
+    from hyperjax import plot
+
+    plot.plot_curves(run_dirs, out / "curves")
+    tables = {"train_curve": plot.final_results(run_dirs, last_chunks=3)}
+    for split in ("train", "test"):
+        metrics = ["trial_return", "last_episode_return"]
+        metrics += ["last_episode_success"] if success else []
+        for metric in metrics:
+            rows = plot.eval_results(run_dirs, split=split, metric=metric)
+            if rows:
+                tables[f"eval_{split}_{metric}"] = rows
+    lines = []
+    for key, rows in tables.items():
+        lines += [f"### {key}", "", plot.results_markdown(rows, key), ""]
+        plot.write_results_csv(rows, out / f"{key}.csv")
+    (out / "results.md").write_text("\n".join(lines))
+    return tables
+
+
+def policy_parameter_counts(run_dir: Path) -> dict[str, int]:
+    """{method: number of policy parameters} of a sweep, from its config (shapes only)."""
+    import jax
+
+    from hyperjax import envs
+    from hyperjax.agent import Agent
+    from hyperjax.experiment import spec_from_dict
+    from hyperjax.plot import method_name
+    from hyperjax.sweep import config_for_kind, plan_runs
+
+    spec = spec_from_dict(json.loads((run_dir / "config.json").read_text())["spec"])
+    env = envs.make(spec.train.env, **spec.train.env_overrides())
+    counts = {}
+    for run in plan_runs(spec.inits, spec.seeds[:1], spec.learning_rates[:1]):
+        agent = Agent.for_env(config_for_kind(spec.train, run.kind), env)
+        shapes = jax.eval_shape(partial(agent.init, scheme=run.init), jax.random.key(0))
+        row = {"policy": run.kind, "init": run.init, "lr": run.lr}
+        policy_shapes = jax.tree.leaves(shapes["policy"])
+        counts[method_name(row, with_lr=False)] = sum(x.size for x in policy_shapes)
+    return counts
+
+
+def size_scan_figure(run_dirs: list[Path], sizes: tuple[str, ...], out: Path) -> list[dict]:
+    """Final return against the policy's parameter count, one line per method (Figure 3)."""
+    from hyperjax import plot
+
+    rows = []
+    for size, run_dir in zip(sizes, run_dirs, strict=True):
+        counts = policy_parameter_counts(run_dir)
+        for result in plot.final_results([run_dir], last_chunks=3):
+            rows.append({"size": size, "parameters": counts[result["method"]], **result})
+    plot.plot_size_scan(rows, out / "size_scan")
+    plot.write_results_csv(rows, out / "size_scan.csv")
+    return rows
+
+
+def reproduce(name: str, variant: str, runs_dir: Path, results_dir: Path) -> None:
+    experiment = EXPERIMENTS[name]
+    out = results_dir / variant / name
+    log: list[dict] = []
+    start = time.perf_counter()
+    sizes = experiment.sizes or (None,)
+    run_dirs = [sweep_and_eval(name, experiment, variant, runs_dir, log, s) for s in sizes]
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for run_dir in run_dirs:
+        # A size scan keeps each size's sweep apart: its runs share names across sizes.
+        target = out / run_dir.name if experiment.sizes else out
+        target.mkdir(exist_ok=True)
+        for file in experiment.files_copied:
+            if (run_dir / file).exists():
+                shutil.copy(run_dir / file, target / file)
+        summarise([run_dir], target, experiment.success)
+    if experiment.sizes:
+        size_scan_figure(run_dirs, experiment.sizes, out)
+    record = {
+        "experiment": name,
+        "variant": variant,
+        "claim": experiment.claim,
+        "commands": log,
+        "reproduce": f"python experiments/reproduce.py {name} --variant {variant}",
+        "wall_seconds": round(time.perf_counter() - start, 1),
+        "code_version": code_version(),
+        "machine": machine(),
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+    (out / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"\n{name}: {record['wall_seconds']:.0f}s -> {out}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="experiments to run, or 'all'")
+    parser.add_argument("--variant", default="quick", help="quick (CPU) or full (paper budget)")
+    parser.add_argument("--runs-dir", type=Path, default=REPO / "runs" / "reproduce")
+    parser.add_argument("--results-dir", type=Path, default=HERE / "results")
+    parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+    args = parser.parse_args(argv)
+    if args.list or not args.names:
+        for name, experiment in EXPERIMENTS.items():
+            print(f"{name:26s} experiments/{experiment.file}  {experiment.claim}")
+        return
+    names = list(EXPERIMENTS) if args.names == ["all"] else args.names
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        parser.error(f"experiment: unknown {', '.join(unknown)}; allowed: {', '.join(EXPERIMENTS)}")
+    for name in names:
+        reproduce(name, args.variant, args.runs_dir, args.results_dir)
+
+
+if __name__ == "__main__":
+    main()
