@@ -45,17 +45,15 @@ class SweepCommand(SweepSpec):
     overwrite: bool = False  # replace an existing runs/<name> (never done silently)
     checkpoint_every: int = 1  # save the whole sweep's state every N chunks (and at the end)
     keep_checkpoints: int = 2  # the last K checkpoints are kept
-    eval_every: int = 0  # evaluate on fresh train and test tasks every N chunks (0: only eval)
+    eval_every: int = 0  # evaluate on fresh train and test tasks every N chunks (0: off)
     eval_trials: int = 64  # trials per run and split in each evaluation
     tensorboard: bool = False  # also write TensorBoard event files, one folder per run (tb/)
-    wandb_project: str | None = (
-        None  # also log to Weights & Biases (if installed), one W&B run each
-    )
-    # Runs per compiled program; None: as many as fit in device memory (XLA's count), the rest
-    # in further programs run one after the other within each chunk.
+    wandb_project: str | None = None  # also log to Weights & Biases (if installed)
     max_runs_per_program: int | None = None
-    progress: bool = True
-    plot: bool = True
+    """Runs per compiled program; None: as many as fit in device memory (XLA's count), the
+    rest in further programs run one after the other within each chunk."""
+    progress: bool = True  # a progress bar over chunks
+    plot: bool = True  # write curves and a final-results table at the end
 
 
 @dataclass(frozen=True)

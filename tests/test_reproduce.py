@@ -1,0 +1,101 @@
+"""The reproduction layer: eval summaries with bootstrap intervals, the size-scan figure, and the
+driver's experiment table (every experiment points at a loadable file with >= 5 quick seeds)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hyperjax import plot
+from hyperjax.experiment import load_experiment
+from hyperjax.runlog import RunDirectory
+
+ROOT = Path(__file__).parents[1]
+
+
+def load_driver():
+    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "experiments/reproduce.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["reproduce"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def eval_row(init: str, seed: int, split: str, chunk: int, returns, success) -> dict:
+    row = {
+        "run": f"x-{init}-seed{seed}",
+        "policy": "standard" if init == "standard" else "hypernet",
+        "init": init,
+        "seed": seed,
+        "lr": 3e-4,
+        "split": split,
+        "chunk": chunk,
+        "trial_return": float(sum(returns)),
+    }
+    row |= {f"episode_return_{i}": r for i, r in enumerate(returns)}
+    row |= {f"success_{i}": s for i, s in enumerate(success)}
+    return row
+
+
+def test_eval_results_take_each_runs_latest_eval_and_last_episode(tmp_path):
+    run_dir = RunDirectory(tmp_path)
+    # An early evaluation (chunk 1) that must be ignored, then the final one (chunk 4).
+    run_dir.append_eval([eval_row("standard", s, "test", 1, [9.0, 9.0], [1, 1]) for s in (0, 1)])
+    final = [eval_row("standard", s, "test", 4, [1.0, 2.0 + s], [0, s]) for s in (0, 1)]
+    final += [eval_row("bias_hyperinit", s, "test", 4, [3.0, 5.0], [1, 1]) for s in (0, 1)]
+    final += [eval_row("bias_hyperinit", s, "train", 4, [0.0, 0.0], [0, 0]) for s in (0, 1)]
+    run_dir.append_eval(final)
+
+    last = {r["method"]: r for r in plot.eval_results([tmp_path], "test", "last_episode_return")}
+    assert last["standard"]["mean"] == pytest.approx(2.5) and last["standard"]["seeds"] == 2
+    assert last["hypernet+bias_hyperinit"]["mean"] == pytest.approx(5.0)
+    assert last["standard"]["ci_low"] <= 2.5 <= last["standard"]["ci_high"]
+    success = plot.eval_results([tmp_path], "test", "last_episode_success")
+    assert [r["method"] for r in success] == ["hypernet+bias_hyperinit", "standard"]
+    assert success[1]["mean"] == pytest.approx(0.5)
+    train = plot.eval_results([tmp_path], "train", "trial_return")
+    assert [(r["method"], r["mean"]) for r in train] == [("hypernet+bias_hyperinit", 0.0)]
+    assert plot.eval_results([tmp_path / "none"], "test", "trial_return") == []
+
+
+def test_summarise_finals_orders_best_first_with_intervals():
+    rows = plot.summarise_finals({"a": np.array([1.0, 2.0, 3.0]), "b": np.array([5.0, 5.0])})
+    assert [r["method"] for r in rows] == ["b", "a"]
+    assert rows[1]["mean"] == pytest.approx(2.0)
+    assert rows[1]["std"] == pytest.approx(np.std([1.0, 2.0, 3.0]))
+    assert rows[1]["ci_low"] < 2.0 < rows[1]["ci_high"]
+    assert rows[0]["ci_low"] == rows[0]["ci_high"] == 5.0
+
+
+def test_size_scan_figure_is_written(tmp_path):
+    rows = [
+        {"size": s, "parameters": p, "method": m, "mean": v, "ci_low": v - 1, "ci_high": v + 1}
+        for s, p, m, v in [("XS", 100, "standard", 1.0), ("S", 400, "standard", 2.0)]
+        + [("XS", 9000, "hypernet+bias_hyperinit", 1.5), ("S", 30000, "hypernet+bias_hyperinit", 3)]
+    ]
+    out = plot.plot_size_scan(rows, tmp_path / "scan")
+    assert out.stat().st_size > 1000 and (tmp_path / "scan.svg").exists()
+
+
+def test_every_experiment_is_one_loadable_command():
+    driver = load_driver()
+    for name, experiment in driver.EXPERIMENTS.items():
+        path = ROOT / "experiments" / experiment.file
+        quick, full = load_experiment(path, "quick"), load_experiment(path, None)
+        assert len(quick.seeds) >= 5, name  # the issue's bar for quick variants
+        assert len(full.seeds) >= 3, name
+        assert full.train.total_env_steps >= 4_000_000, name  # the paper's budgets
+        assert set(experiment.sizes) <= set(driver.SIZES), name
+
+
+def test_driver_lists_and_refuses_unknown_names(capsys):
+    driver = load_driver()
+    driver.main(["--list"])
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in driver.EXPERIMENTS)
+    with pytest.raises(SystemExit):
+        driver.main(["table9-nope"])
+    error = capsys.readouterr().err
+    assert "table9-nope" in error and "table1-cheetah-dir" in error
