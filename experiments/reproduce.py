@@ -231,6 +231,44 @@ def reproduce(name: str, variant: str, runs_dir: Path, results_dir: Path) -> Non
     print(f"\n{name}: {record['wall_seconds']:.0f}s -> {out}", flush=True)
 
 
+def write_summary(results_dir: Path, variant: str) -> Path:
+    """One page over every finished experiment of a variant: claim, wall time, machine, commands
+    and its result tables (from each folder's run.json and results.md)."""
+    root = results_dir / variant
+    lines = [f"# Results of the `{variant}` variants", ""]
+    lines += ["Written by `python experiments/reproduce.py --summary` from the folders here.", ""]
+    for name in EXPERIMENTS:
+        record_path = root / name / "run.json"
+        if not record_path.exists():
+            continue
+        record = json.loads(record_path.read_text())
+        hardware = record["machine"]
+        lines += [f"## {name}", "", f"Paper: {record['claim']}", ""]
+        lines += [
+            f"Wall time {record['wall_seconds'] / 60:.1f} min on {hardware['processor']}, "
+            f"{hardware['cpus']} CPUs, {', '.join(hardware['devices'])}, jax {hardware['jax']}; "
+            f"code {record['code_version']}; finished {record['finished']}.",
+            "",
+            "```",
+            *(c["command"] for c in record["commands"]),
+            "```",
+            "",
+        ]
+        tables = sorted((root / name).rglob("results.md"))
+        for table in tables:
+            heading = table.parent.relative_to(root / name)
+            if str(heading) != ".":
+                lines += [f"#### {heading}", ""]
+            lines += [table.read_text().replace("### ", "##### "), ""]
+        scan = root / name / "size_scan.csv"
+        if scan.exists():
+            lines += ["Size scan (final training return against policy parameters):", ""]
+            lines += ["```", scan.read_text().strip(), "```", ""]
+    out = root / "SUMMARY.md"
+    out.write_text("\n".join(lines))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help="experiments to run, or 'all'")
@@ -238,7 +276,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs-dir", type=Path, default=REPO / "runs" / "reproduce")
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+    parser.add_argument(
+        "--summary", action="store_true", help="(re)write <results>/<variant>/SUMMARY.md and exit"
+    )
     args = parser.parse_args(argv)
+    if args.summary:
+        print(write_summary(args.results_dir, args.variant))
+        return
     if args.list or not args.names:
         for name, experiment in EXPERIMENTS.items():
             print(f"{name:26s} experiments/{experiment.file}  {experiment.claim}")

@@ -99,3 +99,23 @@ def test_driver_lists_and_refuses_unknown_names(capsys):
         driver.main(["table9-nope"])
     error = capsys.readouterr().err
     assert "table9-nope" in error and "table1-cheetah-dir" in error
+
+
+def test_summary_collects_each_finished_experiment(tmp_path):
+    driver = load_driver()
+    folder = tmp_path / "quick" / "table1-cheetah-dir"
+    folder.mkdir(parents=True)
+    record = {
+        "claim": "Table 1",
+        "wall_seconds": 120.0,
+        "machine": {"processor": "x86_64", "cpus": 2, "devices": ["cpu:cpu"], "jax": "0.10.2"},
+        "code_version": "abc123",
+        "finished": "now",
+        "commands": [{"command": "hyperjax sweep --experiment x.yaml", "wall_seconds": 100.0}],
+    }
+    (folder / "run.json").write_text(__import__("json").dumps(record))
+    (folder / "results.md").write_text("### train_curve\n\n| method |\n")
+    summary = driver.write_summary(tmp_path, "quick").read_text()
+    assert "## table1-cheetah-dir" in summary and "2.0 min" in summary
+    assert "hyperjax sweep --experiment x.yaml" in summary and "##### train_curve" in summary
+    assert "grid-world" not in summary  # not run: not listed
