@@ -87,7 +87,7 @@ def test_every_experiment_is_one_loadable_command():
         assert len(quick.seeds) >= 5, name  # the bar for quick variants
         assert len(full.seeds) >= 3, name
         assert full.train.total_env_steps >= 4_000_000, name  # the paper's budgets
-        assert set(experiment.sizes) <= set(driver.SIZES), name
+        assert set(experiment.quick_sizes) <= set(experiment.sizes) <= set(driver.SIZES), name
 
 
 def test_driver_lists_and_refuses_unknown_names(capsys):
