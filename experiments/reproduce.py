@@ -202,6 +202,23 @@ def size_scan_figure(run_dirs: list[Path], sizes: tuple[str, ...], out: Path) ->
     return rows
 
 
+def scanned_sizes(name: str, out: Path) -> list[str]:
+    """The sizes a size scan's results folder holds (one subfolder per size), smallest first."""
+    return [s for s in SIZES if (out / f"{name}-{s}").is_dir()]
+
+
+def derive_results(name: str, out: Path) -> None:
+    """Tables and figures of one experiment from the CSVs in its results folder, so that they
+    can be redrawn from what is committed."""
+    experiment = EXPERIMENTS[name]
+    sizes = scanned_sizes(name, out)
+    folders = [out / f"{name}-{s}" for s in sizes] or [out]
+    for folder in folders:
+        summarise([folder], folder, experiment.success)
+    if sizes:
+        size_scan_figure(folders, tuple(sizes), out)
+
+
 def reproduce(name: str, variant: str, runs_dir: Path, results_dir: Path) -> None:
     experiment = EXPERIMENTS[name]
     out = results_dir / variant / name
@@ -221,9 +238,7 @@ def reproduce(name: str, variant: str, runs_dir: Path, results_dir: Path) -> Non
         for file in experiment.files_copied:
             if (run_dir / file).exists():
                 shutil.copy(run_dir / file, target / file)
-        summarise([run_dir], target, experiment.success)
-    if sizes:
-        size_scan_figure(run_dirs, sizes, out)
+    derive_results(name, out)
     record = {
         "experiment": name,
         "variant": variant,
@@ -239,10 +254,15 @@ def reproduce(name: str, variant: str, runs_dir: Path, results_dir: Path) -> Non
     print(f"\n{name}: {record['wall_seconds']:.0f}s -> {out}", flush=True)
 
 
-def write_summary(results_dir: Path, variant: str) -> Path:
+def write_summary(results_dir: Path, variant: str, redraw: bool = True) -> Path:
     """One page over every finished experiment of a variant: claim, wall time, machine, commands
-    and its result tables (from each folder's run.json and results.md)."""
+    and its result tables (from each folder's run.json and results.md), after redrawing each
+    experiment's tables and figures from its CSVs."""
     root = results_dir / variant
+    if redraw:
+        for name in EXPERIMENTS:
+            if (root / name / "run.json").exists():
+                derive_results(name, root / name)
     lines = [f"# Results of the `{variant}` variants", ""]
     lines += ["Written by `python experiments/reproduce.py --summary` from the folders here.", ""]
     for name in EXPERIMENTS:
@@ -285,7 +305,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     parser.add_argument(
-        "--summary", action="store_true", help="(re)write <results>/<variant>/SUMMARY.md and exit"
+        "--summary",
+        action="store_true",
+        help="redraw every finished experiment's tables and figures from its CSVs, write "
+        "<results>/<variant>/SUMMARY.md and exit",
     )
     args = parser.parse_args(argv)
     if args.summary:

@@ -115,7 +115,13 @@ def test_summary_collects_each_finished_experiment(tmp_path):
     }
     (folder / "run.json").write_text(__import__("json").dumps(record))
     (folder / "results.md").write_text("### train_curve\n\n| method |\n")
-    summary = driver.write_summary(tmp_path, "quick").read_text()
+    summary = driver.write_summary(tmp_path, "quick", redraw=False).read_text()
     assert "## table1-cheetah-dir" in summary and "2.0 min" in summary
     assert "hyperjax sweep --experiment x.yaml" in summary and "##### train_curve" in summary
     assert "grid-world" not in summary  # not run: not listed
+
+
+def test_curves_switch_to_symlog_only_when_methods_end_far_apart():
+    assert plot.symlog_threshold([-80.0, -85.0, -6400.0]) == 80.0
+    assert plot.symlog_threshold([-80.0, -95.0, 12.0]) is None
+    assert plot.symlog_threshold([0.0, 5.0]) is None

@@ -68,6 +68,9 @@ def plot_curves(run_dirs: list[Path | str], out: Path | str, metric: str = "tria
         ax.fill_between(x, interval[method][0], interval[method][1], alpha=0.2)
     ax.set_xlabel("env steps per run")
     ax.set_ylabel(metric.replace("_", " "))
+    linthresh = symlog_threshold([p[-1] for p in point.values()])
+    if linthresh is not None:
+        ax.set_yscale("symlog", linthresh=linthresh)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -77,6 +80,15 @@ def plot_curves(run_dirs: list[Path | str], out: Path | str, metric: str = "tria
     fig.savefig(out.with_suffix(".svg"))
     plt.close(fig)
     return out.with_suffix(".png")
+
+
+def symlog_threshold(finals: list[float], spread: float = 20.0) -> float | None:
+    """A symlog threshold when methods end orders of magnitude apart (a diverging init next to
+    working ones would flatten them into one line); None keeps a linear axis."""
+    magnitudes = sorted(abs(float(f)) for f in finals if np.isfinite(f) and f != 0)
+    if len(magnitudes) < 2 or magnitudes[-1] < spread * magnitudes[0]:
+        return None
+    return magnitudes[0]
 
 
 def final_results(
