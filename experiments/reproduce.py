@@ -136,7 +136,10 @@ def sweep_and_eval(
     if variant != "full":
         command += ["--variant", variant]
     command += [*experiment.extra_args, "--name", sweep_name, "--runs-dir", str(runs_dir)]
-    command += ["--overwrite", "--no-progress", "--checkpoint-every", "1000"]
+    # Quick runs checkpoint once, at the end (for the eval); long runs every 10 chunks, so that
+    # `hyperjax resume <run folder>` can continue one that was cut off.
+    every = "1000" if variant == "quick" else "10"
+    command += ["--overwrite", "--no-progress", "--checkpoint-every", every]
     if size:
         command += ["--size", size]
     timed(command, log)
