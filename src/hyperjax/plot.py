@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from collections import defaultdict
 from pathlib import Path
 
 import matplotlib
 
-# rliable hands arch a RandomState, which arch deprecates; the intervals are unaffected.
-warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
 matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -52,9 +49,19 @@ def interval_estimates(scores: dict[str, np.ndarray]) -> tuple[dict, dict]:
     def mean_per_chunk(x: np.ndarray) -> np.ndarray:
         return np.array([rly_metrics.aggregate_mean(x[..., c]) for c in range(x.shape[-1])])
 
-    return rly.get_interval_estimates(
-        score_dict, mean_per_chunk, reps=BOOTSTRAP_REPS, random_state=np.random.RandomState(0)
-    )
+    return bootstrap_intervals(score_dict, mean_per_chunk)
+
+
+def bootstrap_intervals(score_dict: dict, func) -> tuple[dict, dict]:
+    """rliable's stratified-bootstrap estimates, reproducible: rliable 1.2 draws its resamples
+    from numpy's global generator (its `random_state` reaches arch, which never uses it for
+    them), so the global state is seeded here and restored afterwards."""
+    saved = np.random.get_state()  # noqa: NPY002 (rliable draws from the legacy global)
+    np.random.seed(0)  # noqa: NPY002
+    try:
+        return rly.get_interval_estimates(score_dict, func, reps=BOOTSTRAP_REPS)
+    finally:
+        np.random.set_state(saved)  # noqa: NPY002
 
 
 def plot_curves(run_dirs: list[Path | str], out: Path | str, metric: str = "trial_return") -> Path:
@@ -127,11 +134,9 @@ def summarise_finals(finals: dict[str, np.ndarray]) -> list[dict]:
     """{method: one final score per seed} -> rows of mean, 95% bootstrap CI and std, best first."""
     if not finals:
         return []
-    point, interval = rly.get_interval_estimates(
+    point, interval = bootstrap_intervals(
         {m: f[:, None] for m, f in finals.items()},
         lambda x: np.array([rly_metrics.aggregate_mean(x)]),
-        reps=BOOTSTRAP_REPS,
-        random_state=np.random.RandomState(0),
     )
     return [
         {
