@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JAX_COMPILATION_CACHE_DIR ?= $(HOME)/.cache/hyperjax/jax
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test test-slow lint format demo bench clean
+.PHONY: install test test-slow lint format demo bench reproduce clean
 
 install: $(STAMP)
 
@@ -40,6 +40,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/sweep_scaling.py
 	$(BIN)/python benchmarks/brax_peer.py
 	$(BIN)/python benchmarks/env_throughput.py
+
+# The paper's tables and figures (experiments/README.md): EXPERIMENTS=all or names, VARIANT=quick|full.
+EXPERIMENTS ?= all
+VARIANT ?= quick
+reproduce: $(STAMP)
+	$(BIN)/python experiments/reproduce.py $(EXPERIMENTS) --variant $(VARIANT)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
