@@ -74,7 +74,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     "table2-pusher-goal": Experiment(
         "table2/pusher-goal.yaml",
         "Table 2 analogue on pusher-goal",
-        eval_trials=128,
+        eval_trials=16,  # 2 splits x 25 runs x 16 trials x 600 steps of the slowest physics
         success=True,
     ),
     "table2-reacher-goal-rl2": Experiment(
@@ -128,9 +128,16 @@ def timed(command: list[str], log: list[dict]) -> None:
 
 
 def sweep_and_eval(
-    name: str, experiment: Experiment, variant: str, runs_dir: Path, log: list[dict], size=None
+    name: str,
+    experiment: Experiment,
+    variant: str,
+    runs_dir: Path,
+    log: list[dict],
+    size: str | None = None,
+    eval_only: bool = False,
 ) -> Path:
-    """One sweep (and its held-out evaluation); returns its run folder."""
+    """One sweep (and its held-out evaluation); returns its run folder. With `eval_only`, an
+    existing finished sweep is evaluated again instead of trained."""
     sweep_name = f"{name}-{size}" if size else name
     command = [HYPERJAX, "sweep", "--experiment", f"experiments/{experiment.file}"]
     if variant != "full":
@@ -142,8 +149,12 @@ def sweep_and_eval(
     command += ["--overwrite", "--no-progress", "--checkpoint-every", every]
     if size:
         command += ["--size", size]
-    timed(command, log)
     run_dir = runs_dir / sweep_name
+    if eval_only:
+        if not (run_dir / "config.json").exists():
+            raise SystemExit(f"--eval-only: {run_dir} holds no sweep; run it without the flag")
+    else:
+        timed(command, log)
     timed([HYPERJAX, "eval", str(run_dir), "--trials", str(experiment.eval_trials)], log)
     return run_dir
 
@@ -222,14 +233,17 @@ def derive_results(name: str, out: Path) -> None:
         size_scan_figure(folders, tuple(sizes), out)
 
 
-def reproduce(name: str, variant: str, runs_dir: Path, results_dir: Path) -> None:
+def reproduce(
+    name: str, variant: str, runs_dir: Path, results_dir: Path, eval_only: bool = False
+) -> None:
     experiment = EXPERIMENTS[name]
     out = results_dir / variant / name
     log: list[dict] = []
     start = time.perf_counter()
     sizes = (experiment.quick_sizes if variant == "quick" else ()) or experiment.sizes
     run_dirs = [
-        sweep_and_eval(name, experiment, variant, runs_dir, log, s) for s in sizes or (None,)
+        sweep_and_eval(name, experiment, variant, runs_dir, log, s, eval_only)
+        for s in sizes or (None,)
     ]
     if out.exists():
         shutil.rmtree(out)
@@ -247,6 +261,7 @@ def reproduce(name: str, variant: str, runs_dir: Path, results_dir: Path) -> Non
         "variant": variant,
         "claim": experiment.claim,
         "commands": log,
+        "eval_only": eval_only,  # the sweep itself was run earlier, into the same run folder
         "reproduce": f"python experiments/reproduce.py {name} --variant {variant}",
         "wall_seconds": round(time.perf_counter() - start, 1),
         "code_version": code_version(),
@@ -308,6 +323,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     parser.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="evaluate and collect sweeps already in --runs-dir (e.g. after an interrupted eval)",
+    )
+    parser.add_argument(
         "--summary",
         action="store_true",
         help="redraw every finished experiment's tables and figures from its CSVs, write "
@@ -326,7 +346,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"experiment: unknown {', '.join(unknown)}; allowed: {', '.join(EXPERIMENTS)}")
     for name in names:
-        reproduce(name, args.variant, args.runs_dir, args.results_dir)
+        reproduce(name, args.variant, args.runs_dir, args.results_dir, args.eval_only)
 
 
 if __name__ == "__main__":
