@@ -78,6 +78,11 @@ def plot_curves(run_dirs: list[Path | str], out: Path | str, metric: str = "tria
     linthresh = symlog_threshold([p[-1] for p in point.values()])
     if linthresh is not None:
         ax.set_yscale("symlog", linthresh=linthresh)
+    return save_figure(fig, ax, out)
+
+
+def save_figure(fig, ax, out: Path | str) -> Path:
+    """Grid, legend, PNG and SVG beside each other; returns the PNG's path."""
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -165,15 +170,7 @@ def plot_size_scan(rows: list[dict], out: Path | str) -> Path:
     ax.set_xscale("log")
     ax.set_xlabel("policy parameters")
     ax.set_ylabel("final trial return")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out.with_suffix(".png"), dpi=120)
-    fig.savefig(out.with_suffix(".svg"))
-    plt.close(fig)
-    return out.with_suffix(".png")
+    return save_figure(fig, ax, out)
 
 
 def results_markdown(results: list[dict], metric: str) -> str:
