@@ -77,6 +77,9 @@ def test_size_scan_figure_is_written(tmp_path):
     ]
     out = plot.plot_size_scan(rows, tmp_path / "scan")
     assert out.stat().st_size > 1000 and (tmp_path / "scan.svg").exists()
+    # Redrawing the same data gives the same SVG bytes (committed figures churn only with data).
+    plot.plot_size_scan(rows, tmp_path / "again")
+    assert (tmp_path / "scan.svg").read_bytes() == (tmp_path / "again.svg").read_bytes()
 
 
 def test_every_experiment_is_one_loadable_command():

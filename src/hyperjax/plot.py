@@ -89,7 +89,10 @@ def save_figure(fig, ax, out: Path | str) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out.with_suffix(".png"), dpi=120)
-    fig.savefig(out.with_suffix(".svg"))
+    # No date and fixed element ids: redrawing the same data gives the same SVG bytes, so
+    # committed figures change only when their data does.
+    with plt.rc_context({"svg.hashsalt": "hyperjax"}):
+        fig.savefig(out.with_suffix(".svg"), metadata={"Date": None})
     plt.close(fig)
     return out.with_suffix(".png")
 
