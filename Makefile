@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JAX_COMPILATION_CACHE_DIR ?= $(HOME)/.cache/hyperjax/jax
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test test-slow lint format demo bench reproduce clean
+.PHONY: install test test-slow lint format demo bench bench-accelerator reproduce clean
 
 install: $(STAMP)
 
@@ -40,6 +40,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/sweep_scaling.py
 	$(BIN)/python benchmarks/brax_peer.py
 	$(BIN)/python benchmarks/env_throughput.py
+
+# The same scripts at GPU/TPU batch sizes (after `pip install -e ".[cuda]"` into the venv).
+bench-accelerator: $(STAMP)
+	PYTHON=$(abspath $(BIN))/python benchmarks/accelerator.sh
 
 # The paper's tables and figures (experiments/README.md): EXPERIMENTS=all or names, VARIANT=quick|full.
 EXPERIMENTS ?= all

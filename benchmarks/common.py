@@ -12,9 +12,21 @@ from pathlib import Path
 
 import jax
 
-jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/hyperjax/jax"))
+# Compiled programs are cached across runs unless JAX_COMPILATION_CACHE_DIR names another place
+# (an empty folder there measures cold compile times).
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/hyperjax/jax"))
 
-RESULTS_DIR = Path(__file__).parent / "results"
+# CSVs land here; HYPERJAX_BENCH_DIR redirects them (e.g. to a device machine's output folder).
+RESULTS_DIR = Path(os.environ.get("HYPERJAX_BENCH_DIR", Path(__file__).parent / "results"))
+
+
+def results_path(name: str) -> Path:
+    """CSV path for benchmark `name`; off the CPU the platform is in the name (`x.gpu.csv`), so
+    an accelerator's figures never overwrite the CPU ones."""
+    platform_name = jax.devices()[0].platform
+    suffix = "" if platform_name == "cpu" else f".{platform_name}"
+    return RESULTS_DIR / f"{name}{suffix}.csv"
 
 
 def machine() -> str:
@@ -57,8 +69,8 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
 
 
 def write_csv(rows: list[dict], name: str) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.csv"
+    path = results_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns + ["machine"])

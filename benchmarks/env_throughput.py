@@ -17,12 +17,10 @@ import time
 from pathlib import Path
 
 import jax
-
-jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/hyperjax/jax"))
+from common import results_path  # also sets the compilation cache
 
 import hyperjax.envs as envs  # noqa: E402  (after the cache is configured)
 
-RESULTS = Path(__file__).parent / "results" / "env_throughput.csv"
 COLUMNS = ("env", "backend", "batch", "steps_per_s", "compile_s", "status", "cpus", "device")
 
 
@@ -72,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[16, 64, 256])
     parser.add_argument("--steps", type=int, default=200, help="steps per timed scan")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=results_path("env_throughput"))
     args = parser.parse_args(argv)
 
     device = jax.devices()[0]

@@ -3,7 +3,8 @@
 For each base size (the paper's XS..XL presets) and batch: forward + backward of the whole
 hypernetwork actor-critic (value and log-prob loss, gradient w.r.t. every head) with each
 generated-layer implementation, timed as the median of `--repeats` calls of one compiled program.
-FLOPs are XLA's own count (`compiled.cost_analysis()`) of the factorised program; both
+FLOPs are XLA's own count (`lowered.cost_analysis()`, before device-specific optimisation,
+so the same on every backend) of the factorised program; both
 implementations compute the same function, so GFLOP/s are comparable as useful work per second.
 The reference is a plain (B, K) x (K, N) matmul sized to the same FLOPs, timed the same way: the
 rate this device reaches on the simplest dense kernel. Prints a table and writes CSV.
@@ -23,14 +24,12 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+from common import results_path  # also sets the compilation cache
 
-jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/hyperjax/jax"))
+from hyperjax.config import SIZE_PRESETS, PolicyConfig
+from hyperjax.nets import distributions
+from hyperjax.nets.policy import init_policy_params, make_policy
 
-from hyperjax.config import SIZE_PRESETS, PolicyConfig  # noqa: E402
-from hyperjax.nets import distributions  # noqa: E402
-from hyperjax.nets.policy import init_policy_params, make_policy  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results" / "hypernet_layer.csv"
 OBS_DIM, Z_DIM, ACTION_DIM = 26, 10, 6  # cheetah-like observation, RL2/VariBAD latent 2 x 5
 
 
@@ -60,12 +59,14 @@ def policy_step(size: str, batch: int, impl: str):
         out = module.apply(p, obs, z)
         return jnp.mean(out.value**2) - jnp.mean(distributions.log_prob(out, actions, False))
 
-    compiled = jax.jit(jax.grad(loss)).lower(params).compile()
-    return compiled, params
+    lowered = jax.jit(jax.grad(loss)).lower(params)
+    return lowered.compile(), params, flops_of(lowered)
 
 
-def flops_of(compiled) -> float:
-    analysis = compiled.cost_analysis()
+def flops_of(lowered: jax.stages.Lowered) -> float:
+    """XLA's FLOP count of the program before device optimisation: the same on every backend
+    (the compiled count on GPU leaves out the matmuls handed to cuBLAS)."""
+    analysis = lowered.cost_analysis()
     if isinstance(analysis, list):  # older jax returns one dict per device
         analysis = analysis[0]
     return float(analysis["flops"])
@@ -82,9 +83,8 @@ def matmul_gflops(flops: float, batch: int, repeats: int) -> float:
 
 
 def measure(size: str, batch: int, repeats: int) -> dict[str, object]:
-    fast, params = policy_step(size, batch, "factorised")
-    slow, _ = policy_step(size, batch, "materialised")
-    flops = flops_of(fast)
+    fast, params, flops = policy_step(size, batch, "factorised")
+    slow, _, _ = policy_step(size, batch, "materialised")
     fast_s = time_compiled(fast, params, repeats=repeats)
     slow_s = time_compiled(slow, params, repeats=repeats)
     matmul = matmul_gflops(flops, batch, repeats)
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", nargs="+", default=["XL"], choices=list(SIZE_PRESETS))
     parser.add_argument("--batch", type=int, default=1600, help="samples (envs x steps / mb)")
     parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=results_path("hypernet_layer"))
     args = parser.parse_args(argv)
 
     device = jax.devices()[0]

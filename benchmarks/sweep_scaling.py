@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     print(f"machine: {machine()}")
     sizes = sorted(set(args.runs) | {1})
-    rows = [measure(n, args.updates, args.repeats) for n in sizes]
+    rows = []
+    for n in sizes:  # printed as measured: the largest sweeps may outrun a time limit
+        rows.append(measure(n, args.updates, args.repeats))
+        print(rows[-1], flush=True)
     single = rows[0]["chunk_s"]
     for row in rows:
         row["separate_s"] = row["runs"] * single  # N one-run programs, one after another

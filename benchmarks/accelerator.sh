@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The benchmark suite at accelerator scale: the same scripts as `make bench`, at the paper's
+# batch (16 envs, comparable with the CPU tables) and at the batches a GPU is bought for
+# (thousands of envs, hundreds of runs in one program). CSVs go to $HYPERJAX_BENCH_DIR (default
+# benchmarks/results) with the platform in their names (`training_speed.gpu.csv`), so they never
+# overwrite the CPU ones. Each step has its own time limit (STEP_LIMIT seconds): one slow compile
+# cannot sink the steps after it, and a failed step is reported and skipped.
+#
+#   PYTHON=python3 STEP_LIMIT=120 benchmarks/accelerator.sh
+set -u
+PYTHON=${PYTHON:-python}
+STEP_LIMIT=${STEP_LIMIT:-150}
+cd "$(dirname "$0")"
+export PYTHONPATH="../src${PYTHONPATH:+:$PYTHONPATH}"
+BENCH_DIR=${HYPERJAX_BENCH_DIR:-results}
+
+step() {
+  echo "== $* (limit ${STEP_LIMIT}s)"
+  local start=$SECONDS
+  timeout "$STEP_LIMIT" "$PYTHON" "$@"
+  local rc=$?
+  [ "$rc" -eq 0 ] || echo "!! step failed (rc $rc; 124 = over its limit): $*"
+  echo "-- $((SECONDS - start)) s"
+}
+
+"$PYTHON" -c "import jax, hyperjax.sweep; print('devices:', jax.devices())" || exit 1
+step hypernet_layer.py --sizes XS S M L XL --batch 1600 --repeats 20
+step training_speed.py --cases grid-xl-varibad grid-small-varibad grid-small-rl2-standard \
+  --repeats 5
+step sweep_scaling.py --runs 1 16 256 --updates 2 --repeats 3
+step env_throughput.py --envs grid-world cheetah-dir --batch-sizes 16 2048 --repeats 3
+step training_speed.py --cases grid-small-rl2 cheetah-small-rl2 --num-envs 2048 --updates 2 \
+  --repeats 3 --csv-name training_speed_2048
+step brax_peer.py --envs 2048 --updates 4 --repeats 3
+step hypernet_layer.py --sizes XS XL --batch 16384 --repeats 20 \
+  --out "$BENCH_DIR/hypernet_layer_b16384.$("$PYTHON" -c 'import jax; print(jax.devices()[0].platform)').csv"
