@@ -1,11 +1,12 @@
-"""Hypernetwork policy compute: factorised vs materialised generated layers, against a plain matmul.
+"""Hypernetwork policy compute: each generated-layer implementation, against a plain matmul.
 
 For each base size (the paper's XS..XL presets) and batch: forward + backward of the whole
 hypernetwork actor-critic (value and log-prob loss, gradient w.r.t. every head) with each
-generated-layer implementation, timed as the median of `--repeats` calls of one compiled program.
-FLOPs are XLA's own count (`lowered.cost_analysis()`, before device-specific optimisation,
-so the same on every backend) of the factorised program; both
-implementations compute the same function, so GFLOP/s are comparable as useful work per second.
+generated-layer implementation (`hyperjax.nets.hyper.HYPER_IMPLS`), timed as the median of
+`--repeats` calls of one compiled program. FLOPs are XLA's own count (`lowered.cost_analysis()`,
+before device-specific optimisation, so the same on every backend) of the factorised program;
+all implementations compute the same function, so GFLOP/s are comparable as useful work per
+second.
 The reference is a plain (B, K) x (K, N) matmul sized to the same FLOPs, timed the same way: the
 rate this device reaches on the simplest dense kernel. Prints a table and writes CSV.
 
@@ -17,17 +18,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import statistics
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-from common import results_path  # also sets the compilation cache
+from common import machine, print_table, results_path  # also sets the compilation cache
 
 from hyperjax.config import SIZE_PRESETS, PolicyConfig
 from hyperjax.nets import distributions
+from hyperjax.nets.hyper import HYPER_IMPLS
 from hyperjax.nets.policy import init_policy_params, make_policy
 
 OBS_DIM, Z_DIM, ACTION_DIM = 26, 10, 6  # cheetah-like observation, RL2/VariBAD latent 2 x 5
@@ -83,22 +84,21 @@ def matmul_gflops(flops: float, batch: int, repeats: int) -> float:
 
 
 def measure(size: str, batch: int, repeats: int) -> dict[str, object]:
-    fast, params, flops = policy_step(size, batch, "factorised")
-    slow, _, _ = policy_step(size, batch, "materialised")
-    fast_s = time_compiled(fast, params, repeats=repeats)
-    slow_s = time_compiled(slow, params, repeats=repeats)
+    row: dict[str, object] = {"size": size, "batch": batch}
+    for impl in HYPER_IMPLS:  # factorised (the default) first
+        compiled, params, program_flops = policy_step(size, batch, impl)
+        seconds = time_compiled(compiled, params, repeats=repeats)
+        if impl == "factorised":
+            flops, fast_s = program_flops, seconds
+        row[f"{impl}_ms"] = round(seconds * 1e3, 2)
     matmul = matmul_gflops(flops, batch, repeats)
-    return {
-        "size": size,
-        "batch": batch,
-        "gflop": round(flops / 1e9, 3),
-        "factorised_ms": round(fast_s * 1e3, 2),
-        "materialised_ms": round(slow_s * 1e3, 2),
-        "speedup": round(slow_s / fast_s, 2),
-        "factorised_gflops": round(flops / fast_s / 1e9, 1),
-        "matmul_gflops": round(matmul, 1),
-        "fraction_of_matmul": round(flops / fast_s / 1e9 / matmul, 2),
-    }
+    row.update(
+        gflop=round(flops / 1e9, 3),
+        factorised_gflops=round(flops / fast_s / 1e9, 1),
+        matmul_gflops=round(matmul, 1),
+        fraction_of_matmul=round(flops / fast_s / 1e9 / matmul, 2),
+    )
+    return row
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -108,34 +108,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--out", type=Path, default=results_path("hypernet_layer"))
     args = parser.parse_args(argv)
-
-    device = jax.devices()[0]
-    machine = (
-        f"{os.cpu_count()} CPUs, jax {jax.__version__}, {device.platform}:{device.device_kind}"
-    )
-    print(f"machine: {machine}")
-    header = (
-        f"{'size':4s} {'batch':>6s} {'GFLOP':>7s} {'fact ms':>8s} {'mat ms':>8s} {'mat/fact':>8s}"
-        f" {'fact GFLOP/s':>12s} {'matmul GFLOP/s':>14s} {'of matmul':>9s}"
-    )
-    print(header)
+    print(f"machine: {machine()}")
     rows = []
     for size in args.sizes:
-        row = measure(size, args.batch, args.repeats)
-        row["machine"] = machine
-        rows.append(row)
-        print(
-            f"{row['size']:4s} {row['batch']:>6d} {row['gflop']:>7.3f} {row['factorised_ms']:>8.2f}"
-            f" {row['materialised_ms']:>8.2f} {row['speedup']:>8.2f}"
-            f" {row['factorised_gflops']:>12.1f} {row['matmul_gflops']:>14.1f}"
-            f" {row['fraction_of_matmul']:>9.2f}",
-            flush=True,
-        )
+        rows.append(measure(size, args.batch, args.repeats))
+        print(rows[-1], flush=True)
+    print_table(rows, list(rows[0]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=[*rows[0], "machine"])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({**row, "machine": machine()} for row in rows)
     print(f"wrote {args.out}")
 
 

@@ -18,7 +18,14 @@ import dataclasses
 from common import machine, print_table, time_chunks, write_csv
 from env_throughput import measure as env_steps_per_second
 
-from hyperjax.config import EncoderConfig, PolicyConfig, PPOConfig, TrainConfig, VAEConfig
+from hyperjax.config import (
+    HYPER_IMPLS,
+    EncoderConfig,
+    PolicyConfig,
+    PPOConfig,
+    TrainConfig,
+    VAEConfig,
+)
 from hyperjax.sweep import GroupProgram, plan_runs
 
 GRID_PPO = PPOConfig(num_envs=16, num_steps=60, epochs=2, minibatches=4)
@@ -44,11 +51,20 @@ TARGET_FACTOR = {"grid-xl-varibad": 5, "grid-small-varibad": 50}
 
 
 def measure_case(
-    name: str, updates: int, repeats: int, num_envs: int | None = None
+    name: str,
+    updates: int,
+    repeats: int,
+    num_envs: int | None = None,
+    epochs: int | None = None,
+    hyper_impl: str | None = None,
 ) -> dict[str, object]:
     cfg, scheme = CASES[name]
-    # An accelerator wants thousands of envs, not the paper's 16.
-    ppo = dataclasses.replace(cfg.ppo, num_envs=num_envs or cfg.ppo.num_envs)
+    if hyper_impl is not None:
+        cfg = cfg.replace(policy=cfg.policy.replace(hyper_impl=hyper_impl))
+    # An accelerator wants thousands of envs, not the paper's 16; fewer epochs time the rest.
+    ppo = dataclasses.replace(
+        cfg.ppo, num_envs=num_envs or cfg.ppo.num_envs, epochs=epochs or cfg.ppo.epochs
+    )
     cfg = cfg.replace(
         ppo=ppo,
         updates_per_chunk=updates,
@@ -66,12 +82,14 @@ def measure_case(
         "algo": cfg.algo,
         "init": scheme,
         "envs": cfg.ppo.num_envs,
+        "epochs": cfg.ppo.epochs,
+        "hyper_impl": cfg.policy.hyper_impl,
         "loop_frames_s": loop,
         "env_steps_s": float(env["steps_per_s"]),
         "loop/env": loop / float(env["steps_per_s"]),
         "compile_s": compile_s,
     }
-    if name in PYTORCH_FRAMES_PER_S and num_envs is None:
+    if name in PYTORCH_FRAMES_PER_S and num_envs is None and epochs is None and not hyper_impl:
         row["vs_pytorch"] = loop / PYTORCH_FRAMES_PER_S[name]
         row["target"] = f">= {TARGET_FACTOR[name]}x"
     return row
@@ -83,11 +101,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--updates", type=int, default=5, help="PPO updates per timed chunk")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--num-envs", type=int, help="override every case's envs (default: 16)")
+    parser.add_argument("--epochs", type=int, help="override every case's PPO epochs (ablation)")
+    parser.add_argument("--hyper-impl", choices=HYPER_IMPLS, help="generated-layer implementation")
     parser.add_argument("--csv-name", default="training_speed", help="results/<name>.csv")
     args = parser.parse_args(argv)
     print(f"machine: {machine()}")
-    rows = [measure_case(n, args.updates, args.repeats, args.num_envs) for n in args.cases]
-    columns = ["case", "envs", "loop_frames_s", "env_steps_s", "loop/env", "compile_s"]
+    rows = [
+        measure_case(n, args.updates, args.repeats, args.num_envs, args.epochs, args.hyper_impl)
+        for n in args.cases
+    ]
+    columns = [
+        "case",
+        "envs",
+        "epochs",
+        "hyper_impl",
+        "loop_frames_s",
+        "env_steps_s",
+        "loop/env",
+        "compile_s",
+    ]
     print_table(rows, columns + ["vs_pytorch", "target"])
     print(f"wrote {write_csv(rows, args.csv_name)}")
 

@@ -1,4 +1,4 @@
-"""The generated linear layer: both implementations agree, shapes are checked, gradients flow."""
+"""The generated linear layer: every implementation agrees, shapes are checked, gradients flow."""
 
 import chex
 import jax
@@ -11,6 +11,7 @@ from hyperjax.config import PolicyConfig
 from hyperjax.errors import ConfigError
 from hyperjax.nets import inits
 from hyperjax.nets.hyper import (
+    HYPER_IMPLS,
     HyperDense,
     HyperHeads,
     generated_bias,
@@ -26,7 +27,7 @@ B, D_K, D_IN, D_OUT = 12, 5, 16, 8
 def _random_heads(key: jax.Array) -> HyperHeads:
     k1, k2, k3, k4 = jax.random.split(key, 4)
     return HyperHeads(
-        H=jax.random.normal(k1, (D_K, D_IN, D_OUT)),
+        H=jax.random.normal(k1, (D_IN, D_K, D_OUT)),
         beta_H=jax.random.normal(k2, (D_IN, D_OUT)),
         G=jax.random.normal(k3, (D_K, D_OUT)),
         beta_G=jax.random.normal(k4, (D_OUT,)),
@@ -43,23 +44,40 @@ def test_materialised_is_the_definition():
     x, e = _inputs(jax.random.key(1))
     y = hyper_linear_materialised(heads, x, e)
     for b in range(3):
-        weight = sum(e[b, k] * heads.H[k] for k in range(D_K)) + heads.beta_H
+        weight = sum(e[b, k] * heads.H[:, k] for k in range(D_K)) + heads.beta_H
         bias = heads.G.T @ e[b] + heads.beta_G
         np.testing.assert_allclose(y[b], x[b] @ weight + bias, rtol=1e-5, atol=1e-5)
     chex.assert_shape(generated_weight(heads, e), (B, D_IN, D_OUT))
     chex.assert_shape(generated_bias(heads, e), (B, D_OUT))
 
 
+FAST_IMPLS = [name for name in HYPER_IMPLS if name != "materialised"]
+
+
+@pytest.mark.parametrize("impl", FAST_IMPLS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_factorised_agrees_with_materialised_at_random_params(seed):
+def test_fast_implementations_agree_with_materialised_at_random_params(impl, seed):
     heads = _random_heads(jax.random.key(seed))
     x, e = _inputs(jax.random.key(seed + 100))
-    fast = hyper_linear_factorised(heads, x, e)
+    fast = HYPER_IMPLS[impl](heads, x, e)
     slow = hyper_linear_materialised(heads, x, e)
     chex.assert_shape(fast, (B, D_OUT))
     np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-5)
     # Different params give different outputs: the comparison is not vacuous.
-    assert not np.allclose(fast, hyper_linear_factorised(_random_heads(jax.random.key(77)), x, e))
+    assert not np.allclose(fast, HYPER_IMPLS[impl](_random_heads(jax.random.key(77)), x, e))
+
+
+@pytest.mark.parametrize("impl", FAST_IMPLS)
+def test_fast_implementations_have_materialised_gradients(impl):
+    heads = _random_heads(jax.random.key(5))
+    x, e = _inputs(jax.random.key(6))
+
+    def loss(fn, heads, x, e):
+        return jnp.sum(jnp.sin(fn(heads, x, e)))
+
+    fast = jax.grad(loss, argnums=(1, 2, 3))(HYPER_IMPLS[impl], heads, x, e)
+    slow = jax.grad(loss, argnums=(1, 2, 3))(hyper_linear_materialised, heads, x, e)
+    chex.assert_trees_all_close(fast, slow, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("scheme", ["bias_hyperinit", "weight_hyperinit", "hfi"])
@@ -84,8 +102,16 @@ def test_shape_mismatch_is_caught():
 
 
 def test_unknown_impl_is_a_config_error():
-    with pytest.raises(ConfigError, match="factorised, materialised"):
+    with pytest.raises(ConfigError, match="factorised, outer_product, materialised"):
         make_policy(PolicyConfig.sized("XS"), 2, False, hyper_impl="fused")
+    with pytest.raises(ConfigError, match="policy.hyper_impl.*factorised, outer_product"):
+        PolicyConfig(hyper_impl="fused")
+
+
+def test_config_picks_the_implementation():
+    module = make_policy(PolicyConfig.sized("XS", hyper_impl="materialised"), 2, False)
+    assert module.hyper_impl == "materialised"
+    assert make_policy(PolicyConfig.sized("XS"), 2, False).hyper_impl == "factorised"
 
 
 CFG = PolicyConfig(kind="hypernet", state_embed_dim=16, hidden=(16, 8), task_embed_dim=5)

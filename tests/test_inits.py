@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hyperjax.nets import inits
-from hyperjax.nets.hyper import HyperHeads, generated_bias, generated_weight
+from hyperjax.nets.hyper import HyperHeads, generated_bias, generated_weight, input_major
 from hyperjax.nets.inits import TANH_GAIN
 
 D_K, D_IN, D_OUT = 25, 64, 48  # a small hidden layer; d_k as in the paper
@@ -17,7 +17,7 @@ def _draw_heads(scheme: str, base: inits.BaseInit, key: jax.Array) -> HyperHeads
     head_inits = inits.hyper_head_inits(scheme, base)
     k1, k2, k3, k4 = jax.random.split(key, 4)
     return HyperHeads(
-        H=head_inits.H(k1, (D_K, D_IN, D_OUT)),
+        H=input_major(head_inits.H)(k1, (D_IN, D_K, D_OUT)),
         beta_H=head_inits.beta_H(k2, (D_IN, D_OUT)),
         G=head_inits.G(k3, (D_K, D_OUT)),
         beta_G=head_inits.beta_G(k4, (D_OUT,)),
@@ -125,10 +125,10 @@ def test_weight_hyperinit_one_hot_embedding_gives_column_k_as_base_weights():
     for k in (0, 7, D_K - 1):
         e = jax.nn.one_hot(jnp.array([k]), D_K)
         weight = generated_weight(heads, e)[0]
-        np.testing.assert_array_equal(weight, heads.H[k])
+        np.testing.assert_array_equal(weight, heads.H[:, k])
         np.testing.assert_allclose(_column_norms(weight), TANH_GAIN, rtol=1e-5)  # a draw of f
         np.testing.assert_array_equal(generated_bias(heads, e), 0.0)
-    assert not np.allclose(heads.H[0], heads.H[1])  # independent draws
+    assert not np.allclose(heads.H[:, 0], heads.H[:, 1])  # independent draws
 
 
 def test_bias_hyperinit_heads_are_zero_and_bias_is_a_base_draw():

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from hyperjax.errors import ConfigError, check_choice, check_positive
 
 POLICY_KINDS = ("standard", "hypernet", "film")
+# Implementations of a generated layer (`hyperjax.nets.hyper`); all compute the same function.
+HYPER_IMPLS = ("factorised", "outer_product", "materialised")
 
 # Init schemes each policy kind accepts. Schemes of one kind give parameter pytrees of one
 # structure, so a sweep over them is one compiled program.
@@ -65,9 +67,11 @@ class PolicyConfig:
     state_embed_dim: int = 256
     hidden: tuple[int, ...] = (256, 128)
     task_embed_dim: int = 25  # e = tanh(Linear(z)), the hypernetwork's input
+    hyper_impl: str = "factorised"  # how a generated layer is computed (same function, speed)
 
     def __post_init__(self) -> None:
         check_choice("policy.kind", self.kind, POLICY_KINDS)
+        check_choice("policy.hyper_impl", self.hyper_impl, HYPER_IMPLS)
         check_positive("policy.state_embed_dim", self.state_embed_dim)
         check_positive("policy.task_embed_dim", self.task_embed_dim)
         if len(self.hidden) == 0:

@@ -6,6 +6,7 @@ Flax's layout (d_in, d_out), so "each output unit's incoming row" is a *column* 
 Head layouts (a head is a linear map from the task embedding e, dim d_k):
 - generated layer with fan-in d_in, fan-out d_out:
     H      (d_k, d_in, d_out)  weight head: W(e) = sum_k e_k H[k] + beta_H
+                               (drawn in this layout; `HyperDense` stores it input-major)
     beta_H (d_in, d_out)       weight-head bias
     G      (d_k, d_out)        bias head:   b(e) = e @ G + beta_G
     beta_G (d_out,)            bias-head bias

@@ -140,10 +140,12 @@ class ActorCritic(nn.Module):
 
 
 def make_policy(
-    cfg: PolicyConfig, action_dim: int, discrete: bool, hyper_impl: str = "factorised"
+    cfg: PolicyConfig, action_dim: int, discrete: bool, hyper_impl: str | None = None
 ) -> ActorCritic:
-    """The actor-critic module for `cfg` (apply with `module.apply(params, obs, z)`)."""
+    """The actor-critic module for `cfg` (apply with `module.apply(params, obs, z)`);
+    `hyper_impl` overrides `cfg.hyper_impl`."""
     check_positive("action_dim", action_dim)
+    hyper_impl = hyper_impl or cfg.hyper_impl
     check_choice("policy.hyper_impl", hyper_impl, tuple(HYPER_IMPLS))
     return ActorCritic(cfg=cfg, action_dim=action_dim, discrete=discrete, hyper_impl=hyper_impl)
 
