@@ -1,12 +1,19 @@
-"""The sweep axis sharded over 4 (forced CPU) devices gives the results of one device."""
+"""The sweep axis sharded over 4 (forced CPU) devices, on one host or two, gives the results of
+one device."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
+
+from hyperjax import cli
+from hyperjax.errors import ConfigError
+from hyperjax.runlog import read_metrics
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
 import sweep_on_devices  # noqa: E402
@@ -33,3 +40,73 @@ def test_four_device_sweep_matches_one_device(tmp_path):
         np.testing.assert_allclose(four[f"m{name}"], value, rtol=1e-5, atol=1e-6, err_msg=name)
     # The runs differ from each other (the comparison is not between copies of one run).
     assert not np.allclose(metrics["loss"][0], metrics["loss"][1])
+
+
+# Two processes ("hosts") of two CPU devices each, joined by the JAX_* variables, run one sweep
+# of 4 runs; the first process alone writes the run folder.
+HOST_SWEEP = [
+    "sweep", "--inits", "hfi", "bias_hyperinit", "--seeds", "0", "1", "--train.env", "bandit",
+    "--train.total-env-steps", "1920", "--train.ppo.num-envs", "16", "--train.ppo.num-steps",
+    "20", "--train.updates-per-chunk", "3", "--name", "sweep", "--no-progress", "--no-plot",
+]  # fmt: skip
+TIMING_COLUMNS = {"sps", "chunk_seconds"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_two_host_sweep_matches_one_process(tmp_path):
+    port = _free_port()
+    hosts = [
+        subprocess.Popen(
+            [sys.executable, "-m", "hyperjax.cli", *HOST_SWEEP, "--runs-dir", str(tmp_path / "h")],
+            env=dict(
+                os.environ,
+                XLA_FLAGS="--xla_force_host_platform_device_count=2",
+                JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
+                JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
+                JAX_NUM_PROCESSES="2",
+                JAX_PROCESS_ID=str(process_id),
+            ),
+        )
+        for process_id in range(2)
+    ]
+    assert [host.wait(timeout=600) for host in hosts] == [0, 0]
+    assert cli.main([*HOST_SWEEP, "--runs-dir", str(tmp_path / "one")]) == 0
+
+    two_hosts = read_metrics(tmp_path / "h" / "sweep")
+    one = read_metrics(tmp_path / "one" / "sweep")
+    assert len(two_hosts) == len(one) == 4 * 2  # 4 runs x 2 chunks, each row written once
+    for row_hosts, row_one in zip(two_hosts, one, strict=True):
+        assert (row_hosts["run"], row_hosts["chunk"]) == (row_one["run"], row_one["chunk"])
+        for key in row_one.keys() - TIMING_COLUMNS - {"run", "policy", "init"}:
+            # Float rounding only: each process compiles its own program.
+            np.testing.assert_allclose(
+                row_hosts[key], row_one[key], rtol=1e-4, atol=1e-5, err_msg=key
+            )
+    # The runs differ from each other far more than that (not copies of one run).
+    assert abs(one[0]["loss"] - one[1]["loss"]) > 1e-2
+    assert (tmp_path / "h" / "sweep" / "checkpoints").is_dir()
+
+
+@pytest.mark.parametrize(
+    "environ, field",
+    [
+        ({"JAX_COORDINATOR_ADDRESS": "localhost:1"}, "JAX_NUM_PROCESSES, JAX_PROCESS_ID"),
+        (
+            {"JAX_COORDINATOR_ADDRESS": "h:1", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "x"},
+            "must be integers",
+        ),
+        (
+            {"JAX_COORDINATOR_ADDRESS": "h:1", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "2"},
+            r"JAX_PROCESS_ID: must be in 0\.\.1",
+        ),
+    ],
+)
+def test_incomplete_host_variables_are_refused_before_joining(environ, field):
+    with pytest.raises(ConfigError, match=field):
+        cli.join_hosts_from_env(environ)
+    cli.join_hosts_from_env({})  # none set: a one-host run, nothing happens

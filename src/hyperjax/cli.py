@@ -17,18 +17,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import jax
 import tyro
 
 from hyperjax import envs
 from hyperjax.config import SIZE_PRESETS, EncoderConfig, PolicyConfig, PPOConfig, TrainConfig
 from hyperjax.errors import ConfigError, check_choice, check_positive
 from hyperjax.experiment import SweepSpec, load_experiment, spec_to_dict
-from hyperjax.runlog import EVAL_FILE, TensorBoardLog, WandbLog
+from hyperjax.runlog import EVAL_FILE, TensorBoardLog, WandbLog, is_primary_process
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -157,9 +159,9 @@ def execute_sweep(command: SweepCommand) -> Path:
         raise ConfigError(f"eval_every: must be >= 0 (0: off), got {command.eval_every}")
     run_dir = RunDirectory(command.runs_dir / command.name)
     run_dir.check_writable(command.overwrite)
-    if command.tensorboard:
+    if command.tensorboard and is_primary_process():
         TensorBoardLog(run_dir.path / "tb")  # fails early if tensorboardX is missing
-    if command.wandb_project is not None:
+    if command.wandb_project is not None and is_primary_process():
         WandbLog(run_dir.path / "wandb", command.wandb_project, command.name)  # likewise wandb
     spec = dataclasses.replace(
         SweepSpec(), **{f.name: getattr(command, f.name) for f in dataclasses.fields(SweepSpec)}
@@ -216,10 +218,11 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
     )
     writers = [run_dir.append_metrics]
     loggers = []
-    if config.get("logging", {}).get("tensorboard"):
+    logging = config.get("logging", {}) if is_primary_process() else {}  # one writer per sweep
+    if logging.get("tensorboard"):
         loggers.append(TensorBoardLog(run_dir.path / "tb"))
-    if config.get("logging", {}).get("wandb_project"):
-        project = config["logging"]["wandb_project"]
+    if logging.get("wandb_project"):
+        project = logging["wandb_project"]
         loggers.append(WandbLog(run_dir.path / "wandb", project, run_dir.path.name))
     writers += [logger.append for logger in loggers]
 
@@ -254,7 +257,7 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
     )
     if result.diverged:
         print(f"diverged (updates stopped, results kept apart): {', '.join(result.diverged)}")
-    if plot_results:
+    if plot_results and is_primary_process():
         figure = plot.plot_curves([run_dir.path], run_dir.path / "curves")
         results = plot.final_results([run_dir.path], last_chunks=3)
         table = plot.results_markdown(results, "trial_return")
@@ -416,6 +419,32 @@ COMMANDS = {
 }
 
 
+HOST_VARIABLES = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
+
+
+def join_hosts_from_env(environ: dict[str, str] = os.environ) -> None:
+    """Join a multi-host sweep when JAX_COORDINATOR_ADDRESS (host:port of process 0),
+    JAX_NUM_PROCESSES and JAX_PROCESS_ID are set: the same command on every host then runs one
+    sweep over all hosts' devices. Nothing happens when none is set."""
+    given = {name: environ.get(name) for name in HOST_VARIABLES}
+    if not any(given.values()):
+        return
+    if not all(given.values()):
+        missing = ", ".join(name for name, value in given.items() if not value)
+        raise ConfigError(f"{missing}: a multi-host sweep needs all of {', '.join(HOST_VARIABLES)}")
+    try:
+        num_processes, process_id = int(given["JAX_NUM_PROCESSES"]), int(given["JAX_PROCESS_ID"])
+    except ValueError:
+        raise ConfigError("JAX_NUM_PROCESSES, JAX_PROCESS_ID: must be integers") from None
+    if not 0 <= process_id < num_processes:
+        raise ConfigError(
+            f"JAX_PROCESS_ID: must be in 0..{num_processes - 1} (JAX_NUM_PROCESSES), "
+            f"got {process_id}"
+        )
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU hosts; GPUs use NCCL
+    jax.distributed.initialize(given["JAX_COORDINATOR_ADDRESS"], num_processes, process_id)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
@@ -423,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"commands: {', '.join(COMMANDS)}")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     try:
+        join_hosts_from_env()
         COMMANDS[argv[0]](argv[1:])
     except ConfigError as error:
         print(f"hyperjax: error: {error}", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 metrics.csv is long-format, one row per (run, chunk), ready for pandas `groupby("run")`.
 An existing folder is never overwritten silently: a different sweep there is refused unless the
-caller passes `overwrite=True`.
+caller passes `overwrite=True`. In a multi-host sweep every process computes and checks, and the
+first process alone writes (the folder is on a filesystem all hosts share).
 """
 
 from __future__ import annotations
@@ -13,12 +14,27 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+import jax
+
 from hyperjax.errors import ConfigError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 EVAL_FILE = "eval.csv"
 RUNS_FILE = "runs.csv"
+
+
+def is_primary_process() -> bool:
+    """Whether this process writes the run folder: the first one of a multi-host sweep."""
+    return jax.process_index() == 0
+
+
+def wait_for_all_processes(name: str) -> None:
+    """A barrier across the processes of a multi-host sweep (nothing on one host)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 class RunDirectory:
@@ -40,6 +56,12 @@ class RunDirectory:
 
     def create(self, config: dict, runs: Iterable[dict], overwrite: bool) -> None:
         self.check_writable(overwrite)
+        wait_for_all_processes("run folder checked")  # before the first process writes it
+        if is_primary_process():
+            self._write(config, runs, overwrite)
+        wait_for_all_processes("run folder written")
+
+    def _write(self, config: dict, runs: Iterable[dict], overwrite: bool) -> None:
         if overwrite and self.path.exists():
             shutil.rmtree(self.path)  # explicitly asked for
         self.path.mkdir(parents=True, exist_ok=True)
@@ -48,10 +70,12 @@ class RunDirectory:
         _write_csv(self.path / RUNS_FILE, runs, mode="w")
 
     def append_metrics(self, rows: list[dict]) -> None:
-        _write_csv(self.metrics_path, rows, mode="a")
+        if is_primary_process():
+            _write_csv(self.metrics_path, rows, mode="a")
 
     def append_eval(self, rows: list[dict]) -> None:
-        _write_csv(self.path / EVAL_FILE, rows, mode="a")
+        if is_primary_process():
+            _write_csv(self.path / EVAL_FILE, rows, mode="a")
 
     def read_config(self) -> dict:
         path = self.path / CONFIG_FILE
@@ -69,7 +93,7 @@ class RunDirectory:
         """Keep the rows of `file` from chunks before `before_chunk` (a resumed sweep recomputes
         the rest); a row cut short by a killed process is dropped too."""
         path = self.path / file
-        if not path.exists():
+        if not path.exists() or not is_primary_process():
             return
         with path.open(newline="") as f:
             reader = csv.reader(f)

@@ -88,8 +88,8 @@ def plan_groups(runs: Sequence[Run], max_runs: int | None = None) -> dict[str, l
 
 
 def available_memory_bytes() -> int:
-    """Memory one device offers: the accelerator's limit, or the host's RAM on CPU."""
-    stats = jax.devices()[0].memory_stats() or {}
+    """Memory one device of this host offers: the accelerator's limit, or the host's RAM on CPU."""
+    stats = jax.local_devices()[0].memory_stats() or {}
     if "bytes_limit" in stats:
         return int(stats["bytes_limit"])
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
