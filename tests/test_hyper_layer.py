@@ -110,8 +110,11 @@ def test_unknown_impl_is_a_config_error():
 
 def test_config_picks_the_implementation():
     module = make_policy(PolicyConfig.sized("XS", hyper_impl="materialised"), 2, False)
-    assert module.hyper_impl == "materialised"
-    assert make_policy(PolicyConfig.sized("XS"), 2, False).hyper_impl == "factorised"
+    assert module.cfg.hyper_impl == "materialised"
+    assert make_policy(PolicyConfig.sized("XS"), 2, False).cfg.hyper_impl == "factorised"
+    assert make_policy(PolicyConfig.sized("XS"), 2, False, "outer_product").cfg.hyper_impl == (
+        "outer_product"
+    )
 
 
 CFG = PolicyConfig(kind="hypernet", state_embed_dim=16, hidden=(16, 8), task_embed_dim=5)

@@ -24,8 +24,8 @@ import jax.numpy as jnp
 from flax import struct
 
 from hyperjax.config import PolicyConfig, check_scheme
-from hyperjax.errors import check_choice, check_positive
-from hyperjax.nets.hyper import HYPER_IMPLS, FilmDense, HyperDense
+from hyperjax.errors import check_positive
+from hyperjax.nets.hyper import FilmDense, HyperDense
 from hyperjax.nets.inits import (
     TANH_GAIN,
     BaseInit,
@@ -80,14 +80,13 @@ def _actor_and_critic(
 class ActorCritic(nn.Module):
     """Actor-critic of kind `cfg.kind`. Call with obs (..., obs_dim), z (..., z_dim).
 
-    `hyper_impl` (static) picks the generated-layer implementation; `init_scheme` only affects
+    `cfg.hyper_impl` picks the generated-layer implementation; `init_scheme` only affects
     `init` (use `init_policy_params`, which validates it).
     """
 
     cfg: PolicyConfig
     action_dim: int
     discrete: bool
-    hyper_impl: str = "factorised"
     init_scheme: str | None = None
 
     @nn.compact
@@ -113,7 +112,7 @@ class ActorCritic(nn.Module):
 
             def layer(x, features, base, name):
                 inits = hyper_head_inits(scheme, base)
-                return HyperDense(features, inits, self.hyper_impl, name=name)(x, task)
+                return HyperDense(features, inits, cfg.hyper_impl, name=name)(x, task)
 
         else:  # film
             h = state
@@ -145,9 +144,9 @@ def make_policy(
     """The actor-critic module for `cfg` (apply with `module.apply(params, obs, z)`);
     `hyper_impl` overrides `cfg.hyper_impl`."""
     check_positive("action_dim", action_dim)
-    hyper_impl = hyper_impl or cfg.hyper_impl
-    check_choice("policy.hyper_impl", hyper_impl, tuple(HYPER_IMPLS))
-    return ActorCritic(cfg=cfg, action_dim=action_dim, discrete=discrete, hyper_impl=hyper_impl)
+    if hyper_impl is not None:
+        cfg = cfg.replace(hyper_impl=hyper_impl)  # validated by the config
+    return ActorCritic(cfg=cfg, action_dim=action_dim, discrete=discrete)
 
 
 def init_policy_params(
