@@ -13,7 +13,7 @@ import pytest
 
 from hyperjax import cli
 from hyperjax.errors import ConfigError
-from hyperjax.runlog import read_metrics
+from hyperjax.runlog import EVAL_FILE, read_metrics
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
 import sweep_on_devices  # noqa: E402
@@ -58,11 +58,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_host_sweep_matches_one_process(tmp_path):
+def _on_two_hosts(argv: list[str]) -> None:
+    """Run `hyperjax argv` as two processes ("hosts") of two CPU devices each."""
     port = _free_port()
     hosts = [
         subprocess.Popen(
-            [sys.executable, "-m", "hyperjax.cli", *HOST_SWEEP, "--runs-dir", str(tmp_path / "h")],
+            [sys.executable, "-m", "hyperjax.cli", *argv],
             env=dict(
                 os.environ,
                 XLA_FLAGS="--xla_force_host_platform_device_count=2",
@@ -75,21 +76,37 @@ def test_two_host_sweep_matches_one_process(tmp_path):
         for process_id in range(2)
     ]
     assert [host.wait(timeout=600) for host in hosts] == [0, 0]
-    assert cli.main([*HOST_SWEEP, "--runs-dir", str(tmp_path / "one")]) == 0
 
+
+def _assert_rows_match(rows: list[dict], expected: list[dict]) -> None:
+    """Same runs in the same order, numbers equal to float rounding (each process compiles its
+    own program)."""
+    assert len(rows) == len(expected)
+    for row, want in zip(rows, expected, strict=True):
+        assert (row["run"], row["chunk"]) == (want["run"], want["chunk"])
+        for key in want.keys() - TIMING_COLUMNS - {"run", "policy", "init", "split"}:
+            np.testing.assert_allclose(row[key], want[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_two_host_sweep_and_eval_match_one_process(tmp_path):
+    _on_two_hosts([*HOST_SWEEP, "--runs-dir", str(tmp_path / "h")])
+    assert cli.main([*HOST_SWEEP, "--runs-dir", str(tmp_path / "one")]) == 0
     two_hosts = read_metrics(tmp_path / "h" / "sweep")
     one = read_metrics(tmp_path / "one" / "sweep")
-    assert len(two_hosts) == len(one) == 4 * 2  # 4 runs x 2 chunks, each row written once
-    for row_hosts, row_one in zip(two_hosts, one, strict=True):
-        assert (row_hosts["run"], row_hosts["chunk"]) == (row_one["run"], row_one["chunk"])
-        for key in row_one.keys() - TIMING_COLUMNS - {"run", "policy", "init"}:
-            # Float rounding only: each process compiles its own program.
-            np.testing.assert_allclose(
-                row_hosts[key], row_one[key], rtol=1e-4, atol=1e-5, err_msg=key
-            )
+    assert len(one) == 4 * 2  # 4 runs x 2 chunks: each row written once, by process 0
+    _assert_rows_match(two_hosts, one)
     # The runs differ from each other far more than that (not copies of one run).
     assert abs(one[0]["loss"] - one[1]["loss"]) > 1e-2
     assert (tmp_path / "h" / "sweep" / "checkpoints").is_dir()
+
+    # The same checkpoint evaluated on two hosts, then in one process: one set of rows each.
+    evaluate = ["eval", str(tmp_path / "one" / "sweep"), "--trials", "8"]
+    _on_two_hosts(evaluate)
+    assert cli.main(evaluate) == 0
+    rows = read_metrics(tmp_path / "one" / "sweep", file=EVAL_FILE)
+    assert len(rows) == 2 * 4 * 2  # two evaluations x 4 runs x 2 splits
+    assert {row["split"] for row in rows} == {"train", "test"}
+    _assert_rows_match(rows[:8], rows[8:])
 
 
 @pytest.mark.parametrize(
