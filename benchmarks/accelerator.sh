@@ -12,7 +12,6 @@ PYTHON=${PYTHON:-python}
 STEP_LIMIT=${STEP_LIMIT:-150}
 cd "$(dirname "$0")"
 export PYTHONPATH="../src${PYTHONPATH:+:$PYTHONPATH}"
-BENCH_DIR=${HYPERJAX_BENCH_DIR:-results}
 
 step() {
   echo "== $* (limit ${STEP_LIMIT}s)"
@@ -32,5 +31,4 @@ step env_throughput.py --envs grid-world cheetah-dir --batch-sizes 16 2048 --rep
 step training_speed.py --cases grid-small-rl2 cheetah-small-rl2 --num-envs 2048 --updates 2 \
   --repeats 3 --csv-name training_speed_2048
 step brax_peer.py --envs 2048 --updates 4 --repeats 3
-step hypernet_layer.py --sizes XS XL --batch 16384 --repeats 20 \
-  --out "$BENCH_DIR/hypernet_layer_b16384.$("$PYTHON" -c 'import jax; print(jax.devices()[0].platform)').csv"
+step hypernet_layer.py --sizes XS XL --batch 16384 --repeats 20 --csv-name hypernet_layer_b16384

@@ -17,14 +17,12 @@ rate this device reaches on the simplest dense kernel. Prints a table and writes
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-from common import machine, print_table, results_path  # also sets the compilation cache
+from common import machine, print_table, write_csv  # also sets the compilation cache
 
 from hyperjax.config import SIZE_PRESETS, PolicyConfig
 from hyperjax.nets import distributions
@@ -106,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", nargs="+", default=["XL"], choices=list(SIZE_PRESETS))
     parser.add_argument("--batch", type=int, default=1600, help="samples (envs x steps / mb)")
     parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--out", type=Path, default=results_path("hypernet_layer"))
+    parser.add_argument("--csv-name", default="hypernet_layer", help="results/<name>.csv")
     args = parser.parse_args(argv)
     print(f"machine: {machine()}")
     rows = []
@@ -114,12 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(measure(size, args.batch, args.repeats))
         print(rows[-1], flush=True)
     print_table(rows, list(rows[0]))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[*rows[0], "machine"])
-        writer.writeheader()
-        writer.writerows({**row, "machine": machine()} for row in rows)
-    print(f"wrote {args.out}")
+    print(f"wrote {write_csv(rows, args.csv_name)}")
 
 
 if __name__ == "__main__":
