@@ -76,8 +76,25 @@ def test_base_init_of_each_layer_role():
     np.testing.assert_allclose(_column_norms(actor), 1.0, rtol=1e-5)
     logits = inits.actor_out_base_init(discrete=True).kernel(key, (32, 6))
     np.testing.assert_allclose(logits.T @ logits, 1e-4 * jnp.eye(6), atol=1e-8)
-    critic = inits.critic_out_base_init().kernel(key, (32, 1))
-    assert float(jnp.max(jnp.abs(critic))) <= 1.0 / np.sqrt(32)
+    critic = inits.critic_out_base_init(32)
+    assert float(jnp.max(jnp.abs(critic.kernel(key, (32, 1))))) <= 1.0 / np.sqrt(32)
+    # PyTorch's default Linear: the bias too is U(+-1/sqrt(fan_in)), not 0.
+    bias = critic.bias(key, (20_000,))
+    assert 0.99 / np.sqrt(32) < float(jnp.max(jnp.abs(bias))) <= 1.0 / np.sqrt(32)
+    np.testing.assert_allclose(jnp.var(bias), 1.0 / (3 * 32), rtol=0.05)
+    np.testing.assert_array_equal(inits.hidden_base_init().bias(key, (16,)), 0.0)
+
+
+def test_authors_critic_head_draw_is_kaiming_sqrt2_and_unit_uniform_bias():
+    """jacooba/hyper models/policy.py: the critic head under init_hyper_for_policy draws
+    kaiming_uniform_ (gain sqrt 2) and a bias with the fan-in of a (hidden, 1) tensor, i.e. 1."""
+    authors = inits.authors_critic_out_hyper_init()
+    w = authors.kernel(jax.random.key(1), (128, 400))
+    bound = np.sqrt(6.0 / 128)
+    assert 0.99 * bound < float(jnp.max(jnp.abs(w))) <= bound
+    b = authors.bias(jax.random.key(2), (20_000,))
+    assert 0.99 < float(jnp.max(jnp.abs(b))) <= 1.0
+    np.testing.assert_allclose(jnp.var(b), 1.0 / 3.0, rtol=0.05)
 
 
 # ---- hypernetwork schemes ----------------------------------------------------------------------
@@ -139,14 +156,21 @@ def test_bias_hyperinit_heads_are_zero_and_bias_is_a_base_draw():
     np.testing.assert_allclose(_column_norms(heads.beta_H), TANH_GAIN, rtol=1e-5)
 
 
+def test_bias_hyperinit_generates_the_critic_outputs_default_bias():
+    heads = _draw_heads("bias_hyperinit", inits.critic_out_base_init(D_IN), jax.random.key(11))
+    np.testing.assert_array_equal(heads.G, 0.0)
+    assert float(jnp.abs(heads.beta_G).max()) > 0.0
+    assert float(jnp.abs(heads.beta_G).max()) <= 1.0 / np.sqrt(D_IN)
+
+
 def test_film_schemes():
     key = jax.random.key(10)
-    bias_init = inits.film_head_inits("film_bias_hyperinit")
+    bias_init = inits.film_head_inits("film_bias_hyperinit", inits.hidden_base_init())
     np.testing.assert_array_equal(bias_init.scale_kernel(key, (D_K, D_OUT)), 0.0)
     np.testing.assert_array_equal(bias_init.scale_bias(key, (D_OUT,)), 1.0)
     np.testing.assert_array_equal(bias_init.shift_kernel(key, (D_K, D_OUT)), 0.0)
     np.testing.assert_array_equal(bias_init.shift_bias(key, (D_OUT,)), 0.0)
-    naive = inits.film_head_inits("film_normc")
+    naive = inits.film_head_inits("film_normc", inits.hidden_base_init())
     scale_kernel = naive.scale_kernel(key, (D_K, D_OUT))
     np.testing.assert_allclose(_column_norms(scale_kernel), TANH_GAIN, rtol=1e-5)
     np.testing.assert_array_equal(naive.scale_bias(key, (D_OUT,)), 0.0)  # scale ~ 0 on average

@@ -135,7 +135,11 @@ def test_bias_hyperinit_gives_one_correctly_initialised_base_net_for_every_embed
         weights_a, weights_b = generated_weight(heads, e_a), generated_weight(heads, e_b)
         np.testing.assert_array_equal(weights_a, weights_b)
         np.testing.assert_array_equal(generated_bias(heads, e_a), generated_bias(heads, e_b))
-        np.testing.assert_array_equal(generated_bias(heads, e_a), 0.0)
+        if name == "critic_out":  # PyTorch's default Linear bias, U(+-1/sqrt(d_in))
+            bias = generated_bias(heads, e_a)
+            assert 0.0 < float(jnp.abs(bias).max()) <= 1.0 / np.sqrt(heads.H.shape[0])
+        else:
+            np.testing.assert_array_equal(generated_bias(heads, e_a), 0.0)
         if "hidden" in name:
             # each output unit's incoming weights: a column in the (d_in, d_out) layout
             row_norms = jnp.linalg.norm(weights_a, axis=1)
@@ -150,6 +154,75 @@ def test_film_bias_hyperinit_ignores_z_at_init():
     variables, obs, z, out = _init_and_apply("film", "film_bias_hyperinit", False)
     other = make_policy(_cfg("film"), ACTION_DIM, False).apply(variables, obs, 3.0 * z + 1.0)
     chex.assert_trees_all_close(other, out, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["standard", "hypernet", "film"])
+def test_embeddings_are_pytorch_default_linear_layers(kind):
+    """The authors' FeatureExtractor is a plain nn.Linear: weight and bias U(+-1/sqrt(fan_in)).
+    On unit-variance inputs that gives E[e^2] ~ 0.23 and almost no saturated unit (a normc
+    gain-5/3 embedding gives 0.58, with 27% of units beyond |e| > 0.95)."""
+    fan_in, width = 40, 25
+    cfg = PolicyConfig(kind=kind, state_embed_dim=64, hidden=(16,), task_embed_dim=width)
+    variables = init_policy_params(cfg, DEFAULT[kind], _key(3), OBS_DIM, fan_in, 2, False)
+    dense = variables["params"]["task_embed"]
+    bound = 1.0 / np.sqrt(fan_in)
+    for name in ("kernel", "bias"):
+        assert 0.8 * bound < float(jnp.abs(dense[name]).max()) <= bound
+    assert float(jnp.abs(dense["bias"]).min()) > 0.0  # not the zero bias of a normc layer
+    state_kernel = variables["params"]["state_embed"]["kernel"]
+    assert float(jnp.abs(state_kernel).max()) <= 1.0 / np.sqrt(OBS_DIM)
+
+    z = jax.random.normal(jax.random.key(4), (4000, fan_in))
+    e = jnp.tanh(z @ dense["kernel"] + dense["bias"])
+    # One draw of the layer: per unit, Var(pre-activation) = |w|^2 + 0, so average over units.
+    mean_square = float(jnp.mean(jnp.square(e)))
+    saturated = float(jnp.mean(jnp.abs(e) > 0.95))
+    print(f"{kind}: E[e^2] = {mean_square:.3f}, saturated {saturated:.2%}")
+    assert 0.17 < mean_square < 0.30
+    assert saturated < 0.02
+
+
+DEFAULT = {"standard": "standard", "hypernet": "bias_hyperinit", "film": "film_bias_hyperinit"}
+
+
+def test_film_base_layers_have_no_bias_of_their_own():
+    """The authors' FiLM: nn.Linear(..., bias=False) and h = (W x) * scale + shift."""
+    variables, obs, z, out = _init_and_apply("film", "film_bias_hyperinit", False)
+    params = variables["params"]
+    film_layers = [name for name in params if "hidden" in name or name.endswith("_out")]
+    assert len(film_layers) == 6
+    for name in film_layers:
+        assert set(params[name]["base"]) == {"kernel"}
+    # The generated bias of the critic output is its PyTorch-default bias, for every e.
+    shift = params["critic_out"]["shift_head"]
+    np.testing.assert_array_equal(shift["kernel"], 0.0)
+    assert 0.0 < float(jnp.abs(shift["bias"]).max()) <= 1.0 / np.sqrt(_cfg("film").hidden[-1])
+
+
+@pytest.mark.parametrize("scheme", ["weight_hyperinit", "bias_hyperinit"])
+def test_authors_critic_head_option(scheme):
+    hidden = 64
+    draws_all = {}
+    for option in ("paper", "authors"):
+        cfg = PolicyConfig(state_embed_dim=16, hidden=(hidden,), critic_head_init=option)
+        variables = init_policy_params(cfg, scheme, _key(5), OBS_DIM, Z_DIM, 2, False)
+        draws_all[option] = variables["params"]
+    draws = {option: params["critic_out"] for option, params in draws_all.items()}
+    weight = "beta_H" if scheme == "bias_hyperinit" else "H"
+    paper, authors = draws["paper"], draws["authors"]
+    assert float(jnp.abs(paper[weight]).max()) <= 1.0 / np.sqrt(hidden)
+    assert float(jnp.abs(authors[weight]).max()) > 1.5 / np.sqrt(hidden)
+    assert float(jnp.abs(authors[weight]).max()) <= np.sqrt(6.0 / hidden)
+    assert float(jnp.abs(paper["beta_G"]).max()) <= 1.0 / np.sqrt(hidden)
+    assert 1.0 / np.sqrt(hidden) < float(jnp.abs(authors["beta_G"]).max()) <= 1.0
+    # The other layers do not depend on the option.
+    hidden_layers = {option: draws_all[option]["actor_hidden_0"] for option in draws_all}
+    chex.assert_trees_all_equal(hidden_layers["paper"], hidden_layers["authors"])
+
+
+def test_unknown_critic_head_init_is_a_config_error():
+    with pytest.raises(ConfigError, match="policy.critic_head_init"):
+        PolicyConfig(critic_head_init="torch")
 
 
 # ---- action distributions ----------------------------------------------------------------------

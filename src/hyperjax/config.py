@@ -15,6 +15,8 @@ from hyperjax.errors import ConfigError, check_choice, check_positive
 POLICY_KINDS = ("standard", "hypernet", "film")
 # Implementations of a generated layer (`hyperjax.nets.hyper`); all compute the same function.
 HYPER_IMPLS = ("factorised", "outer_product", "materialised")
+# How the critic's output layer is drawn under Weight-/Bias-HyperInit (see nets/inits.py).
+CRITIC_HEAD_INITS = ("paper", "authors")
 
 # Init schemes each policy kind accepts. Schemes of one kind give parameter pytrees of one
 # structure, so a sweep over them is one compiled program.
@@ -68,10 +70,14 @@ class PolicyConfig:
     hidden: tuple[int, ...] = (256, 128)
     task_embed_dim: int = 25  # e = tanh(Linear(z)), the hypernetwork's input
     hyper_impl: str = "factorised"  # how a generated layer is computed (same function, speed)
+    # The critic output under Weight-/Bias-HyperInit: "paper" generates PyTorch's default Linear
+    # (f of the text); "authors" what their code draws: W ~ U(+-sqrt(6/d_in)), b ~ U(-1, 1).
+    critic_head_init: str = "paper"
 
     def __post_init__(self) -> None:
         check_choice("policy.kind", self.kind, POLICY_KINDS)
         check_choice("policy.hyper_impl", self.hyper_impl, HYPER_IMPLS)
+        check_choice("policy.critic_head_init", self.critic_head_init, CRITIC_HEAD_INITS)
         check_positive("policy.state_embed_dim", self.state_embed_dim)
         check_positive("policy.task_embed_dim", self.task_embed_dim)
         if len(self.hidden) == 0:
@@ -90,9 +96,18 @@ class PolicyConfig:
         return dataclasses.replace(self, **changes)
 
 
+def check_non_negative_int(field: str, value: object) -> None:
+    if not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{field}: must be an integer >= 0, got {value!r}")
+
+
 @dataclass(frozen=True)
 class EncoderConfig:
-    """Trajectory encoder (RL2 memory / VariBAD posterior). All static."""
+    """Trajectory encoder (RL2 memory / VariBAD posterior). All static.
+
+    An embedding width of 0 drops that input altogether (the reference's `FeatureExtractor` with
+    output size 0, e.g. action 0 in VariBAD's grid-world config); at least one must be > 0.
+    """
 
     action_embed_dim: int = 16
     reward_embed_dim: int = 16
@@ -101,8 +116,15 @@ class EncoderConfig:
     latent_dim: int = 5  # the policy reads 2 * latent_dim features (RL2 readout, or mu and logvar)
 
     def __post_init__(self) -> None:
-        for name in ("action_embed_dim", "reward_embed_dim", "state_embed_dim", "gru_dim"):
-            check_positive(f"encoder.{name}", getattr(self, name))
+        embeds = ("action_embed_dim", "reward_embed_dim", "state_embed_dim")
+        for name in embeds:
+            check_non_negative_int(f"encoder.{name}", getattr(self, name))
+        if all(getattr(self, name) == 0 for name in embeds):
+            raise ConfigError(
+                "encoder.action_embed_dim, encoder.reward_embed_dim, encoder.state_embed_dim: "
+                "at least one must be > 0, got all 0"
+            )
+        check_positive("encoder.gru_dim", self.gru_dim)
         check_positive("encoder.latent_dim", self.latent_dim)
 
 
@@ -142,46 +164,80 @@ class PPOConfig:
                 raise ConfigError(f"ppo.{name}: must be >= 0, got {getattr(self, name)!r}")
 
 
+# How the VAE loss reduces its terms over ELBO timesteps t, decoded timesteps j and trials n
+# (see `VAEConfig.loss_reduction` and `hyperjax.algos.varibad.elbo_terms`).
+VAE_LOSS_REDUCTIONS = ("hyper", "varibad", "mean")
+VAE_REWARD_DECODERS = ("transition", "multihead")
+VAE_REWARD_LOSSES = ("mse", "bernoulli")
+
+
 @dataclass(frozen=True)
 class VAEConfig:
-    """VariBAD's variational trajectory encoder: decoder sizes, ELBO sampling, trial buffer.
+    """VariBAD's variational trajectory encoder: decoders, ELBO sampling and reduction, buffer.
 
     The encoder is `EncoderConfig` (its readout gives the posterior's mean and log-variance).
-    Sums and means: the reconstruction term is summed over the decoded timesteps and averaged
-    over ELBO timesteps and trials; the KL term is averaged over timesteps and trials.
+
+    loss_reduction (err = a decoded step's error, kl_t = KL(q_t || q_{t-1}); t runs over the
+    ELBO timesteps 0..H, q_0 the posterior before any transition, j over decoded timesteps):
+      "hyper"   (default) what the paper's code (jacooba/hyper `vae.py` compute_loss and
+                compute_kl_loss, vae_avg_elbo_terms = vae_avg_reconstruction_terms = False in
+                every config) computes: reconstruction = mean over trials of the sum over ELBO
+                terms and decoded steps; KL = the KL of *every* trial at *every* sampled ELBO
+                index (the B x elbo_steps indices of the whole batch index the time axis only),
+                summed: B times upstream's KL when subsampling. Without subsampling the KL is
+                summed over timesteps and trials.
+      "varibad" upstream VariBAD (lmzintgraf/varibad `vae.py`): reconstruction as "hyper"; KL
+                summed over each trial's own sampled ELBO terms and over trials.
+      "mean"    hyperjax's earlier choice: reconstruction summed over decoded steps, averaged
+                over ELBO terms and trials; KL averaged over every valid timestep and trial.
+    In all three the state decoder's squared error is averaged over state dimensions.
     """
 
     lr: float = 1e-3
     kl_weight: float = 0.1  # 0.1 for cheetah / ant, 1.0 for walker and manipulation (paper)
-    decode_state: bool = False  # also decode the next state (adds an MSE term)
-    state_embed_dim: int = 32  # decoder input embeddings
-    action_embed_dim: int = 16
-    decoder_hidden: tuple[int, ...] = (64, 32)
+    loss_reduction: str = "hyper"  # "hyper" | "varibad" | "mean", see above
+    decode_reward: bool = True  # reward decoder (walker: False)
+    decode_state: bool = False  # next-state decoder (walker: True)
+    # "transition": MLP over [z, embed(s'), embed(a), embed(s)] -> r (MuJoCo configs);
+    # "multihead": MLP over z alone -> one output per grid cell, read at the cell of s' (grid).
+    reward_decoder: str = "transition"
+    reward_loss: str = "mse"  # "mse" | "bernoulli" (BCE of sigmoid(output), target reward == 1)
+    state_embed_dim: int = 32  # decoder input embeddings (the reference reuses the encoder's)
+    action_embed_dim: int = 16  # 0: the decoders get no action input
+    decoder_hidden: tuple[int, ...] = (64, 32)  # reward decoder layers
+    state_decoder_hidden: tuple[int, ...] = (64, 32)  # state decoder layers (walker: 256, 128)
     buffer_trials: int = 1000  # FIFO of trials kept in the training state (paper: 10,000)
     batch_trials: int = 10  # trials per VAE update
-    elbo_steps: int = 50  # posterior timesteps t sampled per trial
-    decode_steps: int = 50  # timesteps decoded per sampled posterior, from the whole trial
+    elbo_steps: int | None = 50  # ELBO timesteps t sampled per trial; None: every timestep
+    decode_steps: int | None = 50  # decoded timesteps per ELBO term; None: the whole trial
     updates_per_ppo: int = 1  # VAE updates per PPO update
     precollect_steps: int = 5000  # env steps per run collected before the first VAE update
 
     def __post_init__(self) -> None:
-        for name in (
-            "lr",
-            "state_embed_dim",
-            "action_embed_dim",
-            "buffer_trials",
-            "batch_trials",
-            "elbo_steps",
-            "decode_steps",
-            "updates_per_ppo",
-        ):
+        for name in ("lr", "buffer_trials", "batch_trials", "updates_per_ppo"):
             check_positive(f"vae.{name}", getattr(self, name))
+        for name in ("state_embed_dim", "action_embed_dim"):
+            check_non_negative_int(f"vae.{name}", getattr(self, name))
+        for name in ("elbo_steps", "decode_steps"):
+            if getattr(self, name) is not None:
+                check_positive(f"vae.{name}", getattr(self, name))
+        check_choice("vae.loss_reduction", self.loss_reduction, VAE_LOSS_REDUCTIONS)
+        check_choice("vae.reward_decoder", self.reward_decoder, VAE_REWARD_DECODERS)
+        check_choice("vae.reward_loss", self.reward_loss, VAE_REWARD_LOSSES)
+        if not (self.decode_reward or self.decode_state):
+            raise ConfigError(
+                "vae.decode_reward, vae.decode_state: at least one must be True, got both False"
+            )
         if self.kl_weight < 0:
             raise ConfigError(f"vae.kl_weight: must be >= 0, got {self.kl_weight!r}")
         if self.precollect_steps < 0:
             raise ConfigError(f"vae.precollect_steps: must be >= 0, got {self.precollect_steps!r}")
-        for width in self.decoder_hidden:
-            check_positive("vae.decoder_hidden", width)
+        for name in ("decoder_hidden", "state_decoder_hidden"):
+            for width in getattr(self, name):
+                check_positive(f"vae.{name}", width)
+
+    def replace(self, **changes) -> VAEConfig:
+        return dataclasses.replace(self, **changes)
 
 
 ALGOS = ("rl2", "varibad", "oracle")

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from hyperjax import config
-from hyperjax.nets.inits import FilmHeadInits, HyperHeadInits, Initializer, zeros
+from hyperjax.nets.inits import FilmHeadInits, HyperHeadInits, Initializer
 
 
 class HyperHeads(NamedTuple):
@@ -130,7 +130,9 @@ class HyperDense(nn.Module):
 
 
 class FilmDense(nn.Module):
-    """h = scale(e) * (W x + b) + shift(e): own base weights, per-unit scale and shift heads."""
+    """h = scale(e) * (W x) + shift(e): own base weights without a bias (the shift head generates
+    it), per-unit scale and shift heads, as the authors' FiLM (models/policy.py, `use_film`:
+    `nn.Linear(..., bias=False)` and `h*scaling + bias`)."""
 
     features: int
     kernel_init: Initializer
@@ -140,7 +142,7 @@ class FilmDense(nn.Module):
     def __call__(self, x: jax.Array, e: jax.Array) -> jax.Array:
         chex.assert_equal_shape_prefix([x, e], x.ndim - 1)
         inits = self.head_inits
-        base = nn.Dense(self.features, kernel_init=self.kernel_init, bias_init=zeros, name="base")
+        base = nn.Dense(self.features, kernel_init=self.kernel_init, use_bias=False, name="base")
         scale = nn.Dense(
             self.features,
             kernel_init=inits.scale_kernel,

@@ -70,14 +70,24 @@ def torch_linear_default() -> Initializer:
     return jinit.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
 
 
-def uniform_with_variance(variance: float) -> Initializer:
-    """U(+-sqrt(3 * variance)), which has exactly the given variance."""
-    bound = math.sqrt(3.0 * variance)
+def torch_linear_bias(fan_in: int) -> Initializer:
+    """PyTorch nn.Linear's default bias init: U(+-1 / sqrt(fan_in)), fan_in of the layer's input
+    (a Flax bias initializer only sees the bias shape, so the fan-in is bound here)."""
+    return symmetric_uniform(1.0 / math.sqrt(fan_in))
+
+
+def symmetric_uniform(bound: float) -> Initializer:
+    """U(-bound, +bound)."""
 
     def init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
         return jax.random.uniform(key, shape, dtype, minval=-bound, maxval=bound)
 
     return init
+
+
+def uniform_with_variance(variance: float) -> Initializer:
+    """U(+-sqrt(3 * variance)), which has exactly the given variance."""
+    return symmetric_uniform(math.sqrt(3.0 * variance))
 
 
 def constant(value: float) -> Initializer:
@@ -91,17 +101,18 @@ def constant(value: float) -> Initializer:
 
 @dataclass(frozen=True)
 class BaseInit:
-    """The init f of one base layer: a kernel initializer, bias 0.
+    """The init f of one base layer: a kernel and a bias initializer.
 
     `gain` is the layer's gain, used by hyperfan-in to aim at the same output scale.
     """
 
     kernel: Initializer
     gain: float
+    bias: Initializer = zeros
 
 
 def hidden_base_init() -> BaseInit:
-    """Hidden tanh layers (and the state / task embeddings): normc, gain 5/3."""
+    """Hidden tanh layers: normc, gain 5/3, bias 0."""
     return BaseInit(normc(TANH_GAIN), TANH_GAIN)
 
 
@@ -112,9 +123,21 @@ def actor_out_base_init(discrete: bool) -> BaseInit:
     return BaseInit(normc(1.0), 1.0)
 
 
-def critic_out_base_init() -> BaseInit:
-    """Critic output: PyTorch-Linear default, a linear layer (gain 1)."""
-    return BaseInit(torch_linear_default(), 1.0)
+def critic_out_base_init(fan_in: int) -> BaseInit:
+    """Critic output: PyTorch's default nn.Linear (weight and bias U(+-1/sqrt(fan_in))), a
+    linear layer (gain 1). The authors' base critic is exactly that layer (models/policy.py:
+    `self.critic_linear = nn.Linear(hidden_layers[-1], 1)`)."""
+    return BaseInit(torch_linear_default(), 1.0, torch_linear_bias(fan_in))
+
+
+def authors_critic_out_hyper_init() -> BaseInit:
+    """The critic output as the authors' Weight-/Bias-HyperInit heads actually draw it
+    (jacooba/hyper models/policy.py, the critic-head branch of `init_hyper_for_policy`):
+    `init_hyper_match(..., 'kaiming')` with adjust_init_b_gain off calls torch's
+    `kaiming_uniform_` with its default leaky-relu gain sqrt(2), so W ~ U(+-sqrt(6/fan_in));
+    `hyper_bias_layer_init(weight_for_uniform=zeros((hidden, 1)))` takes the fan-in of a
+    (hidden, 1) tensor, which is 1, so b ~ U(-1, 1)."""
+    return BaseInit(kaiming_uniform(math.sqrt(2.0)), 1.0, symmetric_uniform(1.0))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -194,13 +217,14 @@ _HYPER_SCHEMES: dict[str, Callable[[BaseInit], HyperHeadInits]] = {
         G=_hyperfan_in_bias(base.gain),
         beta_G=zeros,
     ),
-    # Each column of the weight head is a base network's weight; nothing else is.
+    # Each column of the weight head is a base network's weight; the generated bias is the base
+    # layer's (0 but for the critic output, as the authors' hyper_bias_layer_init).
     "weight_hyperinit": lambda base: HyperHeadInits(
-        H=_independent_draws(base.kernel), beta_H=zeros, G=zeros, beta_G=zeros
+        H=_independent_draws(base.kernel), beta_H=zeros, G=zeros, beta_G=base.bias
     ),
     # The proposed scheme: heads 0, their biases hold one base init, so W(e) = f for every e.
     "bias_hyperinit": lambda base: HyperHeadInits(
-        H=zeros, beta_H=base.kernel, G=zeros, beta_G=zeros
+        H=zeros, beta_H=base.kernel, G=zeros, beta_G=base.bias
     ),
 }
 assert set(_HYPER_SCHEMES) == set(INIT_SCHEMES["hypernet"])
@@ -221,23 +245,24 @@ class FilmHeadInits:
     shift_bias: Initializer
 
 
-_FILM_SCHEMES: dict[str, FilmHeadInits] = {
+_FILM_SCHEMES: dict[str, Callable[[BaseInit], FilmHeadInits]] = {
     # Naive: heads like ordinary layers. The scale then has mean 0 at init; that is the
     # baseline the paper compares against, kept on purpose.
-    "film_normc": FilmHeadInits(
+    "film_normc": lambda base: FilmHeadInits(
         scale_kernel=normc(TANH_GAIN),
         scale_bias=zeros,
         shift_kernel=normc(TANH_GAIN),
         shift_bias=zeros,
     ),
-    # Bias-HyperInit for FiLM: scale 1, shift 0 for every e, so the base layer is f at init.
-    "film_bias_hyperinit": FilmHeadInits(
-        scale_kernel=zeros, scale_bias=ones, shift_kernel=zeros, shift_bias=zeros
+    # Bias-HyperInit for FiLM: scale 1 and shift = f's bias for every e, so the layer is f at
+    # init (the base layer has no bias of its own; the shift head generates it).
+    "film_bias_hyperinit": lambda base: FilmHeadInits(
+        scale_kernel=zeros, scale_bias=ones, shift_kernel=zeros, shift_bias=base.bias
     ),
 }
 assert set(_FILM_SCHEMES) == set(INIT_SCHEMES["film"])
 
 
-def film_head_inits(scheme: str) -> FilmHeadInits:
-    """Initializers for the heads of one FiLM layer."""
-    return _FILM_SCHEMES[scheme]
+def film_head_inits(scheme: str, base: BaseInit) -> FilmHeadInits:
+    """Initializers for the heads of one FiLM layer whose base init is `base`."""
+    return _FILM_SCHEMES[scheme](base)

@@ -2,10 +2,13 @@
 
 Three kinds (PolicyConfig.kind), one module:
 - `standard`: concat(tanh(Dense(obs)), tanh(Dense(z))) -> actor MLP and critic MLP.
+  The two input embeddings are PyTorch-default Linear layers (weight and bias
+  U(+-1/sqrt(fan_in))), as the authors' `FeatureExtractor` (utils/helpers.py); every other
+  layer gets its base init f (`hyperjax.nets.inits`).
 - `hypernet`: s = tanh(Dense(obs)), e = tanh(Dense(z)); every weight and bias of the actor and
   critic MLPs (output layers included) is generated from e by linear heads (`HyperDense`).
-- `film`: s, e as above; every actor and critic layer has its own weights and a per-unit scale
-  and shift generated from e (`FilmDense`).
+- `film`: s, e as above; every actor and critic layer has its own weights (no bias) and a
+  per-unit scale and shift generated from e (`FilmDense`).
 Activations are tanh. The Gaussian actor outputs an unsquashed mean and one learned log-std
 vector (init 0, not generated); the categorical actor outputs logits.
 
@@ -15,6 +18,7 @@ pytree structure for every scheme of a kind, so a sweep stacks them and vmaps on
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import chex
@@ -27,14 +31,16 @@ from hyperjax.config import PolicyConfig, check_scheme
 from hyperjax.errors import check_positive
 from hyperjax.nets.hyper import FilmDense, HyperDense
 from hyperjax.nets.inits import (
-    TANH_GAIN,
     BaseInit,
     actor_out_base_init,
+    authors_critic_out_hyper_init,
     critic_out_base_init,
     film_head_inits,
     hidden_base_init,
     hyper_head_inits,
-    normc,
+    symmetric_uniform,
+    torch_linear_bias,
+    torch_linear_default,
     zeros,
 )
 
@@ -60,12 +66,23 @@ LayerFn = Callable[[jax.Array, int, BaseInit, str], jax.Array]
 
 
 def _tanh_embedding(x: jax.Array, features: int, name: str) -> jax.Array:
-    dense = nn.Dense(features, kernel_init=normc(TANH_GAIN), bias_init=zeros, name=name)
+    """tanh(Linear(x)) with PyTorch's default Linear init, as the authors' FeatureExtractor."""
+    dense = nn.Dense(
+        features,
+        kernel_init=torch_linear_default(),
+        bias_init=torch_linear_bias(x.shape[-1]),
+        name=name,
+    )
     return jnp.tanh(dense(x))
 
 
 def _actor_and_critic(
-    layer: LayerFn, h: jax.Array, hidden: tuple[int, ...], action_dim: int, discrete: bool
+    layer: LayerFn,
+    h: jax.Array,
+    hidden: tuple[int, ...],
+    action_dim: int,
+    discrete: bool,
+    critic_out: BaseInit,
 ) -> tuple[jax.Array, jax.Array]:
     """Separate actor and critic towers built from `layer`; returns (mean_or_logits, value)."""
     actor, critic = h, h
@@ -73,8 +90,22 @@ def _actor_and_critic(
         actor = jnp.tanh(layer(actor, width, hidden_base_init(), f"actor_hidden_{i}"))
         critic = jnp.tanh(layer(critic, width, hidden_base_init(), f"critic_hidden_{i}"))
     mean_or_logits = layer(actor, action_dim, actor_out_base_init(discrete), "actor_out")
-    value = layer(critic, 1, critic_out_base_init(), "critic_out")[:, 0]
+    value = layer(critic, 1, critic_out, "critic_out")[:, 0]
     return mean_or_logits, value
+
+
+def _critic_out_init(cfg: PolicyConfig, scheme: str) -> BaseInit:
+    """The critic output's f: PyTorch's default Linear, or, with `critic_head_init="authors"`,
+    what the authors' Weight-/Bias-HyperInit heads draw for it (see `inits`). Their FiLM critic
+    keeps a default-initialised weight of its own; only its generated bias is U(-1, 1)."""
+    paper = critic_out_base_init(cfg.hidden[-1])
+    if cfg.critic_head_init != "authors":
+        return paper
+    if scheme in ("weight_hyperinit", "bias_hyperinit"):
+        return authors_critic_out_hyper_init()
+    if scheme == "film_bias_hyperinit":
+        return dataclasses.replace(paper, bias=symmetric_uniform(1.0))
+    return paper
 
 
 class ActorCritic(nn.Module):
@@ -105,7 +136,9 @@ class ActorCritic(nn.Module):
             h = jnp.concatenate([state, task], axis=-1)
 
             def layer(x, features, base, name):
-                return nn.Dense(features, kernel_init=base.kernel, bias_init=zeros, name=name)(x)
+                return nn.Dense(features, kernel_init=base.kernel, bias_init=base.bias, name=name)(
+                    x
+                )
 
         elif cfg.kind == "hypernet":
             h = state
@@ -118,11 +151,11 @@ class ActorCritic(nn.Module):
             h = state
 
             def layer(x, features, base, name):
-                inits = film_head_inits(scheme)
+                inits = film_head_inits(scheme, base)
                 return FilmDense(features, base.kernel, inits, name=name)(x, task)
 
         mean_or_logits, value = _actor_and_critic(
-            layer, h, cfg.hidden, self.action_dim, self.discrete
+            layer, h, cfg.hidden, self.action_dim, self.discrete, _critic_out_init(cfg, scheme)
         )
         if self.discrete:
             log_std = jnp.zeros((self.action_dim,), mean_or_logits.dtype)
