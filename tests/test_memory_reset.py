@@ -210,3 +210,60 @@ def test_rollout_start_flag_follows_trial_ends():
         else:
             assert np.all(np.asarray(state.prev_action).sum(-1) == 1.0)  # one-hot
             assert np.all(np.asarray(state.trial_return) != 0.0)
+
+
+def _trained_one_chunk(algo: str):
+    cfg = tiny_config(
+        algo=algo,
+        env="point-robot",
+        total_env_steps=40,
+        updates_per_chunk=1,
+        ppo=PPOConfig(num_envs=4, num_steps=10, minibatches=2),
+    )
+    trainer = make_train(cfg)
+    key = jax.random.PRNGKey(1)
+    params = trainer.agent.init(key, "bias_hyperinit")
+    state = trainer.init(key, params, PPOHParams.from_config(cfg.ppo))
+    state, _ = jax.jit(trainer.run_chunk)(state)
+    return trainer, state
+
+
+def _infer_inputs(trainer, state):
+    raw_obs = state.env_state.obs
+    return (
+        state.hidden,
+        state.prev_action,
+        state.prev_reward,
+        raw_obs,
+        trainer.normalize_obs(raw_obs, state.obs_stats),
+        state.start,
+        state.env_state.info["task"],
+    )
+
+
+def test_rl2_encoder_reads_raw_observations():
+    """The authors' RL2 GRU reads the env's state as is; only the policy's input is normalised
+    (its statistics drift, and the memory must not drift with them)."""
+    trainer, state = _trained_one_chunk("rl2")
+    assert float(np.abs(np.asarray(state.obs_stats.mean)).max()) > 0.01  # normalising moves obs
+    hidden, prev_action, prev_reward, raw_obs, obs, start, task = _infer_inputs(trainer, state)
+    assert not np.allclose(raw_obs, obs)
+    args = (hidden, prev_action, prev_reward, raw_obs)
+    from_raw = trainer.infer(state, *args, raw_obs, start, task)
+    given_normalised = trainer.infer(state, *args, obs, start, task)
+    np.testing.assert_array_equal(from_raw[1], given_normalised[1])
+    direct = trainer.agent.encode_step(
+        state.params, hidden, prev_action, prev_reward, raw_obs, start, task
+    )
+    np.testing.assert_array_equal(direct[1], from_raw[1])
+
+
+def test_oracle_task_input_is_normalised_with_running_statistics():
+    """The authors' norm_task_for_policy: (task - mean) / std over the tasks seen so far."""
+    trainer, state = _trained_one_chunk("oracle")
+    stats = state.task_stats
+    assert float(np.abs(np.asarray(stats.mean)).max()) > 0.01  # seen tasks moved the statistics
+    _, z = trainer.infer(state, *_infer_inputs(trainer, state))
+    task = state.env_state.info["task"]
+    np.testing.assert_allclose(z, (task - stats.mean) / stats.std, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(z, task)

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from hyperjax.config import TrainConfig
 from hyperjax.envs.base import TrialWrapper
-from hyperjax.nets.decoder import VAEDecoders
+from hyperjax.nets.decoder import VAEDecoders, grid_size_for
 from hyperjax.nets.encoder import TrajectoryEncoder, unroll_encoder
 from hyperjax.nets.policy import PolicyOutput, init_policy_params, make_policy
 
@@ -61,7 +61,11 @@ class Agent:
 
     @property
     def decoders(self) -> VAEDecoders:
-        return VAEDecoders(self.cfg.vae, obs_dim=self.obs_dim)
+        vae = self.cfg.vae
+        grid_size = None
+        if vae.decode_reward and vae.reward_decoder == "multihead":
+            grid_size = grid_size_for(self.cfg)
+        return VAEDecoders(vae, obs_dim=self.obs_dim, grid_size=grid_size)
 
     @property
     def policy(self):
@@ -92,6 +96,7 @@ class Agent:
             )
             params["encoder"] = self.encoder.init(encoder_key, *dummy)
         if self.cfg.algo == "varibad":
+            # Every decoder layer is a PyTorch-default nn.Linear (hyper models/decoder.py).
             latent = jnp.zeros((1, self.cfg.encoder.latent_dim))
             obs, action = jnp.zeros((1, self.obs_dim)), jnp.zeros((1, self.action_dim))
             decoder_key = jax.random.fold_in(encoder_key, 1)
@@ -125,13 +130,18 @@ class Agent:
         )
         return z
 
-    def posterior_sequence(self, encoder_params, prev_action, prev_reward, obs, start):
-        """VariBAD's posterior over time-major sequences from a zero memory -> (mu, logvar)."""
+    def posterior_sequence(
+        self, encoder_params, prev_action, prev_reward, obs, start, return_hidden: bool = False
+    ):
+        """VariBAD's posterior over time-major sequences from a zero memory -> (mu, logvar), or
+        with `return_hidden` the memory after every step (T, B, H) as well: (hiddens, (mu,
+        logvar))."""
         hidden = jnp.zeros(obs.shape[1:-1] + (self.hidden_dim,))
-        _, out = unroll_encoder(
+        hiddens, out = unroll_encoder(
             self.encoder, encoder_params, hidden, prev_action, prev_reward, obs, start
         )
-        return jnp.split(out, 2, axis=-1)
+        posterior = tuple(jnp.split(out, 2, axis=-1))
+        return (hiddens, posterior) if return_hidden else posterior
 
     def act(self, params, obs: jax.Array, z: jax.Array) -> PolicyOutput:
         return self.policy.apply(params["policy"], obs, z)

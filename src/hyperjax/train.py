@@ -61,6 +61,9 @@ class TrainState(flax.struct.PyTreeNode):
     prev_reward: jax.Array  # (E,)
     start: jax.Array  # (E,) the next step is a trial's first: zero the memory
     obs_stats: running_statistics.RunningStatisticsState
+    # The oracle's task input is normalised with running statistics, as the authors'
+    # norm_task_for_policy (models/policy.py `task_rms`); unused by rl2 and varibad.
+    task_stats: running_statistics.RunningStatisticsState
     return_stats: running_statistics.RunningStatisticsState
     discounted_return: jax.Array  # (E,) for reward scaling
     episode_return: jax.Array  # (E,) raw, for logging
@@ -73,6 +76,7 @@ class TrainState(flax.struct.PyTreeNode):
 
 class Transition(flax.struct.PyTreeNode):
     obs: jax.Array  # normalised, as the policy saw it
+    raw_obs: jax.Array  # as the env gave it: what the RL2 encoder reads, and the obs statistics
     z: jax.Array  # the task input the policy saw (rl2 recomputes it inside the loss)
     prev_action: jax.Array
     prev_reward: jax.Array
@@ -106,7 +110,11 @@ def make_train(cfg: TrainConfig) -> Trainer:
     env = envs.make(cfg.env, **cfg.env_overrides())
     agent = Agent.for_env(cfg, env)
     ppo = cfg.ppo
-    optimizer = make_optimizer(ppo)
+    is_rl2 = cfg.algo == "rl2"
+    # RL2 trains its encoder with a second, separately clipped Adam at the VAE's learning rate
+    # (the authors' lr_vae), as their RL2 does (see make_optimizer).
+    encoder_lr = cfg.vae.lr if is_rl2 else None
+    optimizer = make_optimizer(ppo, encoder_lr)
     is_varibad = cfg.algo == "varibad"
     vae_optimizer = varibad.make_vae_optimizer(cfg.vae)
     num_envs, num_steps = ppo.num_envs, ppo.num_steps
@@ -142,7 +150,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
             params = {"policy": params["policy"]}  # PPO trains the policy only
         return TrainState(
             params=params,
-            opt_state=init_optimizer(ppo, params, hparams.lr),
+            opt_state=init_optimizer(ppo, params, hparams.lr, encoder_lr),
             vae=vae,
             hparams=hparams,
             env_state=env_state,
@@ -152,6 +160,9 @@ def make_train(cfg: TrainConfig) -> Trainer:
             start=jnp.ones((num_envs,), bool),
             obs_stats=running_statistics.init_state(
                 jax.ShapeDtypeStruct((agent.obs_dim,), jnp.float32)
+            ),
+            task_stats=running_statistics.init_state(
+                jax.ShapeDtypeStruct((agent.task_dim,), jnp.float32)
             ),
             return_stats=running_statistics.init_state(jax.ShapeDtypeStruct((), jnp.float32)),
             discounted_return=zeros,
@@ -166,9 +177,13 @@ def make_train(cfg: TrainConfig) -> Trainer:
     # ---- acting ---------------------------------------------------------------------------
     def infer(state: TrainState, hidden, prev_action, prev_reward, raw_obs, obs, start, task):
         """One step of task inference -> (hidden, the z the policy reads)."""
-        if not is_varibad:
+        if cfg.algo == "oracle":
+            return hidden, running_statistics.normalize(task, state.task_stats)
+        if is_rl2:
+            # The RL2 GRU reads raw observations, as the authors' encoder does (its inputs
+            # must not drift with the policy's normalisation statistics).
             return agent.encode_step(
-                state.params, hidden, prev_action, prev_reward, obs, start, task
+                state.params, hidden, prev_action, prev_reward, raw_obs, start, task
             )
         # VariBAD's encoder sees raw observations, as its decoders and trial buffer do, so its
         # inputs do not drift with the policy's normalisation; its output is normalised instead.
@@ -224,6 +239,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
             vae = vae.replace(buffer=buffer)
         transition = Transition(
             obs=obs,
+            raw_obs=raw_obs,
             z=z,
             prev_action=state.prev_action,
             prev_reward=state.prev_reward,
@@ -257,13 +273,13 @@ def make_train(cfg: TrainConfig) -> Trainer:
 
     # ---- learning -------------------------------------------------------------------------
     def loss_fn(params, hparams: PPOHParams, hidden0, batch: Transition, advantages, targets):
-        if cfg.algo == "rl2":  # back-propagate through the memory: recompute the sequence
+        if is_rl2:  # back-propagate through the memory: recompute the sequence
             z = agent.encode_sequence(
                 params,
                 hidden0,
                 batch.prev_action,
                 batch.prev_reward,
-                batch.obs,
+                batch.raw_obs,
                 batch.start,
                 batch.task,
             )
@@ -295,15 +311,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
 
     def update_epoch(carry, key):
         params, opt_state, hparams, data = carry
-        hidden0, batch, advantages, targets = data
-        # Minibatches split the envs; each keeps whole time sequences for the recurrent loss.
-        order = jax.random.permutation(key, num_envs).reshape(ppo.minibatches, -1)
-        minibatches = (
-            hidden0[order],
-            jax.tree.map(lambda x: jnp.swapaxes(x[:, order], 0, 1), batch),
-            jnp.swapaxes(advantages[:, order], 0, 1),
-            jnp.swapaxes(targets[:, order], 0, 1),
-        )
+        minibatches = split_minibatches(key, data, ppo.minibatches, whole_sequences=is_rl2)
         (params, opt_state, hparams), aux = jax.lax.scan(
             update_minibatch, (params, opt_state, hparams), minibatches
         )
@@ -359,9 +367,11 @@ def make_train(cfg: TrainConfig) -> Trainer:
         )
         # Observation statistics move only between updates, so a rollout and its loss see the
         # same normalisation.
-        obs_stats = state.obs_stats
+        obs_stats, task_stats = state.obs_stats, state.task_stats
         if ppo.norm_obs:
-            obs_stats = running_statistics.update(obs_stats, _raw_obs(batch, obs_stats))
+            obs_stats = running_statistics.update(obs_stats, batch.raw_obs)
+        if cfg.algo == "oracle":
+            task_stats = running_statistics.update(task_stats, batch.task)
         vae, vae_metrics = state.vae, {}
         if is_varibad:
             vae, vae_metrics = update_vae(vae, vae_key, state.update)
@@ -379,11 +389,15 @@ def make_train(cfg: TrainConfig) -> Trainer:
         params, opt_state, vae_learned = jax.tree.map(keep_old, new, old)
         if is_varibad:
             vae = vae.replace(params=vae_learned[0], opt_state=vae_learned[1])
+            # The reference's encode_running_trajectory: each env's memory is recomputed from its
+            # running trial with the encoder the next rollout uses.
+            state = state.replace(hidden=reencode_running(vae, state.hidden))
         state = state.replace(
             params=params,
             opt_state=opt_state,
             vae=vae,
             obs_stats=obs_stats,
+            task_stats=task_stats,
             return_stats=return_stats,
             rng=rng,
             update=state.update + 1,
@@ -428,6 +442,17 @@ def make_train(cfg: TrainConfig) -> Trainer:
         metrics = {f"vae_{k}": v for k, v in terms.items()}
         return vae.replace(params=params, opt_state=opt_state), dict(metrics, vae_loss=total)
 
+    def reencode_running(vae: VAEState, hidden: jax.Array) -> jax.Array:
+        """Every env's memory after the steps of its running trial, under `vae.params`."""
+
+        def unroll(prev_action, prev_reward, obs, start):
+            hiddens, _ = agent.posterior_sequence(
+                vae.params["encoder"], prev_action, prev_reward, obs, start, return_hidden=True
+            )
+            return hiddens
+
+        return varibad.reencode_running_trials(unroll, vae.buffer, hidden)
+
     def update_vae(vae: VAEState, key: jax.Array, update: jax.Array):
         """`updates_per_ppo` VAE updates, once enough has been collected (else unchanged, with
         NaN metrics, which the chunk summary skips)."""
@@ -463,10 +488,6 @@ def make_train(cfg: TrainConfig) -> Trainer:
         )
         return agent.act(state.params, final_obs, z).value
 
-    def _raw_obs(batch: Transition, stats):
-        # Undo the normalisation the rollout applied (cheaper than carrying raw obs around).
-        return batch.obs * stats.std + stats.mean
-
     def run_chunk(state: TrainState):
         state, metrics = jax.lax.scan(update_step, state, None, cfg.updates_per_chunk)
         return state, summarize_chunk(metrics, cfg)
@@ -483,6 +504,28 @@ def make_train(cfg: TrainConfig) -> Trainer:
         infer=infer,
         normalize_obs=normalize_obs,
     )
+
+
+def split_minibatches(key: jax.Array, data, minibatches: int, whole_sequences: bool):
+    """Split one rollout's (hidden0 (E, H), batch, advantages, targets), time-major (T, E, ...),
+    into `minibatches` minibatches stacked on a new leading axis.
+
+    whole_sequences (RL2): minibatches split the envs, each keeping whole time sequences for the
+    recurrent loss. Otherwise (VariBAD, oracle: the policy input needs no recomputation), random
+    (t, env) samples of the flattened rollout, as the authors' `feed_forward_generator`
+    (algorithms/online_storage.py); the hidden states are then unused and returned as zeros.
+    """
+    hidden0, batch, advantages, targets = data
+    num_steps, num_envs = advantages.shape
+    if whole_sequences:
+        order = jax.random.permutation(key, num_envs).reshape(minibatches, -1)
+        by_env = lambda x: jnp.swapaxes(x[:, order], 0, 1)  # noqa: E731
+        return hidden0[order], jax.tree.map(by_env, batch), by_env(advantages), by_env(targets)
+    size = num_steps * num_envs
+    order = jax.random.permutation(key, size).reshape(minibatches, -1)
+    by_sample = lambda x: x.reshape((size,) + x.shape[2:])[order]  # noqa: E731
+    hidden = jnp.zeros((minibatches,) + hidden0.shape[1:], hidden0.dtype)
+    return hidden, jax.tree.map(by_sample, batch), by_sample(advantages), by_sample(targets)
 
 
 def _learned(vae: VAEState | None):

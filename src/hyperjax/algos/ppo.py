@@ -30,24 +30,50 @@ class PPOHParams:
         return cls(**{k: jnp.asarray(v, jnp.float32) for k, v in values.items()})
 
 
-def make_optimizer(ppo: PPOConfig) -> optax.GradientTransformation:
-    """Global-norm clipping then Adam whose learning rate is a state leaf (set per run)."""
+def make_optimizer(ppo: PPOConfig, encoder_lr: float | None = None) -> optax.GradientTransformation:
+    """Global-norm clipping then Adam whose learning rate is a state leaf (set per run).
+
+    `encoder_lr` (RL2): the parameters are {"policy", "encoder"}, trained as the authors' RL2
+    does (algorithms/ppo.py, vae.py): each module's gradient clipped to `max_grad_norm` on its
+    own, the policy by Adam at the run's learning rate, the encoder by a second Adam at the
+    fixed `encoder_lr` (their lr_vae) with PyTorch's default epsilon.
+    """
+    policy_adam = optax.inject_hyperparams(optax.adam)(learning_rate=ppo.lr, eps=ppo.adam_eps)
+    if encoder_lr is None:
+        return optax.chain(clip_gradients(ppo.max_grad_norm), policy_adam)
+    modules = ("policy", "encoder")
     return optax.chain(
-        optax.clip_by_global_norm(ppo.max_grad_norm),
-        optax.inject_hyperparams(optax.adam)(learning_rate=ppo.lr, eps=ppo.adam_eps),
+        clip_gradients(ppo.max_grad_norm, modules),
+        optax.multi_transform(
+            {"policy": policy_adam, "encoder": optax.adam(encoder_lr, eps=1e-8)},
+            lambda params: {name: name for name in params},
+        ),
     )
 
 
-def init_optimizer(ppo: PPOConfig, params, lr: jax.Array) -> optax.OptState:
-    """Optimizer state for `params` with this run's learning rate."""
-    state = make_optimizer(ppo).init(params)
-    clip_state, adam_state = state
-    hyperparams = dict(adam_state.hyperparams, learning_rate=jnp.asarray(lr, jnp.float32))
-    return (clip_state, adam_state._replace(hyperparams=hyperparams))
+def clip_gradients(
+    max_norm: float, separately: tuple[str, ...] = ()
+) -> optax.GradientTransformation:
+    """Clip the global norm to `max_norm`; with module names, each module's norm on its own."""
+    clip = optax.clip_by_global_norm(max_norm)
+    if not separately:
+        return clip
+    return optax.multi_transform(
+        {name: clip for name in separately}, lambda params: {name: name for name in params}
+    )
+
+
+def init_optimizer(
+    ppo: PPOConfig, params, lr: jax.Array, encoder_lr: float | None = None
+) -> optax.OptState:
+    """Optimizer state for `params` with this run's (policy) learning rate."""
+    state = make_optimizer(ppo, encoder_lr).init(params)
+    return optax.tree_utils.tree_set(state, learning_rate=jnp.asarray(lr, jnp.float32))
 
 
 def normalize_advantages(advantages: jax.Array) -> jax.Array:
-    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    # The authors' epsilon (algorithms/ppo.py: `(adv - mean) / (std + 1e-5)`).
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-5)
 
 
 def clipped_losses(
@@ -59,14 +85,18 @@ def clipped_losses(
     targets: jax.Array,
     clip_eps: jax.Array,
 ) -> dict[str, jax.Array]:
-    """Clipped surrogate policy loss and clipped (Huber) value loss, plus diagnostics."""
+    """Clipped surrogate policy loss and clipped (Huber) value loss, plus diagnostics.
+
+    The value loss is 0.5 * max(huber, clipped huber), averaged, before `vf_coef`: the authors'
+    algorithms/ppo.py (use_huber_loss and use_clipped_value_loss; F.smooth_l1_loss with beta 1
+    is optax's huber_loss with delta 1)."""
     log_ratio = log_prob - old_log_prob
     ratio = jnp.exp(log_ratio)
     surrogate = jnp.minimum(
         ratio * advantages, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * advantages
     )
     value_clipped = old_value + jnp.clip(value - old_value, -clip_eps, clip_eps)
-    value_loss = jnp.maximum(
+    value_loss = 0.5 * jnp.maximum(
         optax.huber_loss(value, targets), optax.huber_loss(value_clipped, targets)
     )
     return {
