@@ -62,12 +62,14 @@ def _hand_trials(n: int, length: int) -> dict:
 
 def test_elbo_kl_term_by_hand():
     """Posterior mu_t = t with variance e^-30 (as good as deterministic), trials of length 5 and 3
-    in 5-step slots: the KL is averaged over the 8 valid steps only."""
-    cfg = VAEConfig(elbo_steps=3, decode_steps=4)
+    in 5-step slots, so posteriors q_0..q_5 and q_0..q_3: under the "mean" reduction the KL is
+    averaged over those 10 valid posteriors only."""
+    cfg = VAEConfig(elbo_steps=3, decode_steps=4, loss_reduction="mean")
     n, length = 2, 5
 
     def encode(prev_action, prev_reward, obs, start):
-        t = jnp.broadcast_to(jnp.arange(length, dtype=jnp.float32)[:, None, None], (length, n, 1))
+        steps = length + 1
+        t = jnp.broadcast_to(jnp.arange(steps, dtype=jnp.float32)[:, None, None], (steps, n, 1))
         return t, jnp.full_like(t, -30.0)
 
     def decode(z, obs, action, next_obs):
@@ -78,20 +80,24 @@ def test_elbo_kl_term_by_hand():
     # t = 0 against N(0, 1): 0.5 (e^-30 - 1 + 30); t >= 1: 0.5 (1 / e^-30) (unit mean step).
     first = 0.5 * (math.exp(-30.0) - 1.0 + 30.0)
     step = 0.5 / math.exp(-30.0)
-    assert float(terms["kl"]) == pytest.approx((2 * first + (4 + 2) * step) / 8, rel=1e-4)
+    assert float(terms["kl"]) == pytest.approx((2 * first + (5 + 3) * step) / 10, rel=1e-4)
 
 
-@pytest.mark.parametrize("offset, expected", [(1.0, 0.0), (3.0, 16.0)])
-def test_elbo_reconstruction_by_hand(offset, expected):
+@pytest.mark.parametrize(
+    "reduction, offset, expected",
+    [("mean", 1.0, 0.0), ("mean", 3.0, 16.0), ("hyper", 3.0, 48.0), ("varibad", 3.0, 48.0)],
+)
+def test_elbo_reconstruction_by_hand(reduction, offset, expected):
     """A constant posterior z = offset and a decoder predicting z + s': with rewards s' + 1 the
-    squared error is (offset - 1)^2 at every decoded step, summed over the 4 decoded steps and
-    averaged over posterior samples and trials. Checks that reward and next_obs of a decoded
-    step are paired, and the sum/mean convention."""
-    cfg = VAEConfig(elbo_steps=3, decode_steps=4)
+    squared error is (offset - 1)^2 at every decoded step. "mean": summed over the 4 decoded
+    steps, averaged over the 3 ELBO terms and the trials; "hyper" / "varibad" (the reference):
+    summed over ELBO terms and decoded steps, averaged over trials. Also checks that reward and
+    next_obs of a decoded step are paired."""
+    cfg = VAEConfig(elbo_steps=3, decode_steps=4, loss_reduction=reduction)
     n, length = 2, 5
 
     def encode(prev_action, prev_reward, obs, start):
-        mu = jnp.full((length, n, 1), offset)
+        mu = jnp.full((length + 1, n, 1), offset)
         return mu, jnp.full_like(mu, -30.0)
 
     def decode(z, obs, action, next_obs):
@@ -157,9 +163,24 @@ GRID = TrainConfig(
     env="grid-world",
     algo="varibad",
     policy=PolicyConfig(state_embed_dim=32, hidden=(32, 32), task_embed_dim=16),
-    encoder=EncoderConfig(gru_dim=32),
+    # VariBAD's grid-world VAE (config/gridworld/args_grid_varibad.py in jacooba/hyper): no
+    # action embedding, reward 8, a multi-head Bernoulli reward decoder [32, 32], every ELBO and
+    # decode step, 3 updates of 25 trials per PPO update, KL weight 1.
+    encoder=EncoderConfig(gru_dim=32, action_embed_dim=0, reward_embed_dim=8),
     ppo=PPOConfig(num_envs=16, num_steps=60, lr=1e-3, ent_coef=0.05),
-    vae=VAEConfig(kl_weight=0.1, buffer_trials=400, updates_per_ppo=4, precollect_steps=0),
+    vae=VAEConfig(
+        kl_weight=1.0,
+        reward_decoder="multihead",
+        reward_loss="bernoulli",
+        decoder_hidden=(32, 32),
+        action_embed_dim=0,
+        elbo_steps=None,
+        decode_steps=None,
+        batch_trials=25,
+        updates_per_ppo=3,
+        buffer_trials=400,
+        precollect_steps=0,
+    ),
     total_env_steps=16 * 60 * 10 * 2,
     updates_per_chunk=10,
 )
