@@ -143,6 +143,35 @@ def test_tasks_change_trajectories_per_backend(name, backend):
 
 
 @pytest.mark.parametrize("name", SIZES)
+def test_reference_timing(name):
+    """The reference's rand-param envs: frame_skip 4 on a 0.004 s timestep, dt = 0.016 s
+    (jacooba/hyper rand_param_envs/base.py:73 and the XMLs' <option timestep="0.004">)."""
+    env = make_meta_env(name)
+    assert float(env.sys.opt.timestep) == pytest.approx(0.004)
+    assert env._n_frames == 4 and env.dt == pytest.approx(0.016)
+    assert (env.episode_length, env.episodes_per_trial) == (200, 2)
+
+
+def test_walker_reward_is_the_references():
+    """reward = (x_after - x_before) / dt + 1 - 1e-3 |a|^2 on every step."""
+    env = make_meta_env("walker-params")
+    actions = 0.8 * jnp.sin(0.5 * jnp.arange(8)[:, None] + jnp.arange(env.action_size))
+
+    def rollout(key):
+        state = env.reset_to_task(key, env.sample_task(key))
+
+        def body(state, action):
+            new = env.step(state, action)
+            return new, (new.reward, new.metrics["x_position"] - state.metrics["x_position"])
+
+        return jax.lax.scan(body, state, actions)[1]
+
+    reward, dx = jax.jit(rollout)(jax.random.PRNGKey(3))
+    ctrl = 1e-3 * np.sum(np.square(np.asarray(actions)), axis=-1)
+    np.testing.assert_allclose(reward, np.asarray(dx) / 0.016 + 1.0 - ctrl, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", SIZES)
 def test_splits_are_disjoint_per_entry(name):
     env = make_meta_env(name)
     keys = jax.random.split(jax.random.PRNGKey(0), 64)

@@ -136,18 +136,48 @@ def test_point_robot_random_start_and_clipped_actions():
     np.testing.assert_allclose(moved.obs - state.obs, [-0.1, 0.04], atol=1e-6)
 
 
-def test_grid_world_splits_disjoint_and_cover_goals():
+# The reference GridNavi goal set on 5x5 (jacooba/hyper environments/navigation/gridworld.py:68-76):
+# every cell but the 3x3 block around the start (0, 0).
+REFERENCE_GOALS = {(x, y) for x in range(5) for y in range(5)} - {(0, 0), (0, 1), (1, 0), (1, 1)}
+ANTI_DIAGONAL = {(0, 4), (1, 3), (2, 2), (3, 1), (4, 0)}
+
+
+def _sampled_goals(env: GridWorld, split: str, n: int = 1000) -> set[tuple[int, int]]:
+    keys = jax.random.split(jax.random.key(0), n)
+    goals = np.asarray(jax.jit(jax.vmap(lambda k: env.sample_task(k, split)))(keys))
+    return {tuple(int(v) for v in g) for g in goals}
+
+
+def test_grid_world_goals_are_the_reference_21_in_both_splits():
+    """Default protocol as the reference: no held-out goals, both splits draw all 21 goals."""
     env = GridWorld()
-    keys = jax.random.split(jax.random.key(0), 1000)
-    sampled = {}
+    assert len(REFERENCE_GOALS) == 21
     for split in ("train", "test"):
-        goals = np.asarray(jax.jit(jax.vmap(lambda k, s=split: env.sample_task(k, s)))(keys))
-        sampled[split] = {tuple(int(v) for v in g) for g in goals}
-        assert sampled[split] == {tuple(int(v) for v in g) for g in env.goals(split)}
-    assert not sampled["train"] & sampled["test"]
-    all_goals = {(x, y) for x in range(5) for y in range(5)} - {(0, 0)}
-    assert sampled["train"] | sampled["test"] == all_goals
-    assert sampled["test"] == {(0, 4), (1, 3), (2, 2), (3, 1), (4, 0)}
+        assert {tuple(int(v) for v in g) for g in env.goals(split)} == REFERENCE_GOALS
+        assert _sampled_goals(env, split) == REFERENCE_GOALS
+
+
+def test_grid_world_test_goals_hold_cells_out():
+    env = GridWorld(test_goals=tuple(ANTI_DIAGONAL))
+    train, test = _sampled_goals(env, "train"), _sampled_goals(env, "test")
+    assert test == ANTI_DIAGONAL and not train & test
+    assert train | test == REFERENCE_GOALS
+
+
+def test_grid_world_cell_index_of_observations():
+    """The cell index is the reference's task_to_id (size * x + y), from obs with the flag."""
+    env = envs.make("grid-world")
+    grid = env.unwrapped
+    assert grid.num_cells == 25
+    state = env.reset(jax.random.key(0))
+    assert state.obs.tolist() == [0.0, 0.0, 0.0]  # (x, y, episode flag), unnormalised
+    state = env.step(state, jnp.int32(RIGHT))
+    state = env.step(state, jnp.int32(UP))
+    state = env.step(state, jnp.int32(UP))
+    assert state.obs[:2].tolist() == [1.0, 2.0]
+    assert int(grid.cell_index(state.obs)) == 7
+    xy = jnp.array([[x, y] for x in range(5) for y in range(5)], jnp.float32)
+    np.testing.assert_array_equal(grid.cell_index(xy), np.arange(25))
 
 
 def test_point_robot_splits_disjoint():
@@ -169,13 +199,12 @@ def test_point_robot_splits_disjoint():
 def test_trial_wrapper_uses_test_split():
     env = envs.make("grid-world", split="test")
     tasks = jax.vmap(lambda k: env.reset(k).info["task"])(jax.random.split(jax.random.key(0), 64))
-    assert {tuple(t) for t in np.asarray(tasks).astype(int).tolist()} <= {
-        (0, 4),
-        (1, 3),
-        (2, 2),
-        (3, 1),
-        (4, 0),
-    }
+    assert {tuple(t) for t in np.asarray(tasks).astype(int).tolist()} <= REFERENCE_GOALS
+    held_out = envs.make("grid-world", split="test", test_goals=((2, 2), (4, 4)))
+    tasks = jax.vmap(lambda k: held_out.reset(k).info["task"])(
+        jax.random.split(jax.random.key(0), 64)
+    )
+    assert {tuple(t) for t in np.asarray(tasks).astype(int).tolist()} == {(2, 2), (4, 4)}
 
 
 @pytest.mark.parametrize("cls", [GridWorld, PointRobot])
@@ -207,8 +236,9 @@ def test_registry_unknown_override_lists_options():
 @pytest.mark.parametrize(
     ("name", "overrides", "field"),
     [
-        ("grid-world", {"size": 1}, "env.size"),
+        ("grid-world", {"size": 2}, "env.size"),
         ("grid-world", {"test_goals": ((0, 0),)}, "env.test_goals"),
+        ("grid-world", {"test_goals": ((1, 1),)}, "env.test_goals"),  # next to the start
         ("grid-world", {"test_goals": ((5, 1),)}, "env.test_goals"),
         ("point-robot", {"goal_radius": 0.0}, "env.goal_radius"),
         ("point-robot", {"max_action": -1.0}, "env.max_action"),

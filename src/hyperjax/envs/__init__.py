@@ -19,6 +19,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "cheetah-dir": ("hyperjax.envs.locomotion", "CheetahDir"),
     "cheetah-vel": ("hyperjax.envs.locomotion", "CheetahVel"),
     "ant-dir": ("hyperjax.envs.locomotion", "AntDir"),
+    "ant-dir-2d": ("hyperjax.envs.locomotion", "AntDir2D"),
     "ant-goal": ("hyperjax.envs.locomotion", "AntGoal"),
     "humanoid-dir": ("hyperjax.envs.locomotion", "HumanoidDir"),
     "walker-params": ("hyperjax.envs.dynamics", "WalkerParams"),

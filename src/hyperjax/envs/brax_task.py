@@ -15,6 +15,7 @@ import brax.envs
 import jax
 import jax.numpy as jnp
 from brax.envs.base import State
+from mujoco import mjx
 
 from hyperjax.envs.base import SPLITS, MetaEnv
 from hyperjax.errors import ConfigError, check_choice
@@ -53,9 +54,10 @@ def in_test_bins(u: jax.Array) -> jax.Array:
 class BraxTaskEnv(MetaEnv):
     """A task distribution over a Brax `PipelineEnv`.
 
-    `reset_to_task` is Brax's own reset (with its initial-state noise) plus the task in
-    `info['task']`; `step` advances Brax's physics and calls `task_step` for the reward, the true
-    termination and the metrics. Metrics keys are `metric_names`, zero at reset.
+    `reset_to_task` is Brax's own reset (with its initial-state noise), observed with `observe`,
+    plus the task in `info['task']`; `step` advances Brax's physics and calls `task_step` for
+    the reward, the true termination and the metrics. Metrics keys are `metric_names`, zero at
+    reset.
     """
 
     brax_name: str = ""
@@ -81,6 +83,9 @@ class BraxTaskEnv(MetaEnv):
         self.ctrl_cost_weight = float(ctrl_cost_weight)
         self._backend = backend
         self._env = brax.envs.get_environment(self.brax_name, backend=backend, **kwargs)
+        # A Python float, read here once: on mjx the System holds jax arrays, and `Env.dt`
+        # computed from them inside a jit trace would be a tracer.
+        self._dt = float(self._env.dt)
 
     # --- what subclasses provide -----------------------------------------------------------
 
@@ -116,7 +121,7 @@ class BraxTaskEnv(MetaEnv):
     @property
     def dt(self) -> float:
         """Seconds of simulated time per env step."""
-        return float(self._env.dt)
+        return self._dt
 
     @property
     def action_size(self) -> int:
@@ -134,7 +139,7 @@ class BraxTaskEnv(MetaEnv):
         zero = jnp.zeros(())
         return State(
             pipeline_state=state.pipeline_state,
-            obs=state.obs,
+            obs=self.observe(state.pipeline_state, jnp.zeros(self.action_size)),
             reward=zero,
             done=zero,
             metrics={name: zero for name in self.metric_names},
@@ -157,3 +162,22 @@ class BraxTaskEnv(MetaEnv):
 
     def ctrl_cost(self, ctrl: jax.Array) -> jax.Array:
         return self.ctrl_cost_weight * jnp.sum(jnp.square(ctrl))
+
+    @property
+    def has_contact_forces(self) -> bool:
+        """Whether `contact_forces` is MuJoCo's `cfrc_ext` (mjx) rather than zeros."""
+        return self._backend == "mjx"
+
+    def contact_forces(self, pipeline_state: Any) -> jax.Array:
+        """MuJoCo's `cfrc_ext` (bodies x 6: com-based torque then force, world body first).
+
+        Only the mjx pipeline is MuJoCo: there it is computed with `mjx.rne_postconstraint`, as
+        MuJoCo 1.50's `mj_step` did (MuJoCo >= 2.0 no longer calls it, so gym's `cfrc_ext` is
+        all zeros there). Brax's own pipelines (positional, spring, generalized) expose no
+        per-body contact forces, so this returns zeros of the same shape on them.
+        """
+        shape = (self._env.sys.mj_model.nbody, 6)
+        if not self.has_contact_forces:
+            return jnp.zeros(shape, jnp.float32)
+        data = mjx.rne_postconstraint(self._env.sys, pipeline_state)
+        return data._impl.cfrc_ext

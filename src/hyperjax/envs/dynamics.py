@@ -22,10 +22,22 @@ on positional/spring the walker ignores inertia and the hopper ignores mass and 
 the default backend is `generalized` (also Brax's own default for both envs), where all four
 quantities act. `system(task)` writes every alias, so any backend sees the task.
 
+Against the reference (jacooba/hyper `environments/mujoco/rand_param_envs/base.py`, the PEARL
+`RandomEnv`): it draws one u ~ U(-3, 3) per entry of `body_mass`, `body_inertia`, `dof_damping`
+and `geom_friction` (all three friction columns of every geom, the floor included). Entries that
+cannot act are left out here: the world body (mass and inertia 0), the root dofs (damping 0; one
+damping u per link scales its dofs, and the non-root links have one dof each), the torsional and
+rolling friction (unused with condim 3) and geoms that cannot collide. Brax's walker lets only the
+torso and the feet collide with the floor (the reference also the thighs and legs). Reward
+v_x + 1 - 1e-3 |a|^2 (the alive bonus on every step), termination and observation as the
+reference's `walker2d_rand_params.py` / `hopper_rand_params.py`; dt = 4 x 0.004 s = 0.016 s as
+there (the reference integrates with RK4, Brax's pipelines with semi-implicit Euler).
+
 Held-out test split (`brax_task.split_fraction`, shared with the other Brax tasks): the range
 [-3, 3] is cut into 12 equal bins; test tasks draw every entry from bins 2, 6 and 10 (u in
 [-2, -1.5), [0, 0.5), [2, 2.5): a quarter of the range), train tasks from the other nine, so
-every entry of a test task lies in a range no train task uses.
+every entry of a test task lies in a range no train task uses. (The reference has no held-out
+split: it trains and evaluates on U(-3, 3) for every entry.)
 """
 
 from __future__ import annotations
@@ -65,7 +77,10 @@ class _RandParamsEnv(MetaEnv):
     episodes_per_trial = 2
     _asset: str  # file name under brax/envs/assets
     _obs_size: int
-    _n_frames = 4  # as Brax's walker2d and hopper: dt = 0.002 * 4
+    # The reference's rand-param walker and hopper: `RandomEnv` builds them with frame_skip 4 on
+    # the XML's 0.004 s timestep, so dt = 0.016 s (Brax's own walker2d/hopper: 4 x 0.002 s).
+    _timestep = 0.004
+    _n_frames = 4
     _ctrl_cost_weight = 1e-3
     _healthy_reward = 1.0
 
@@ -82,7 +97,8 @@ class _RandParamsEnv(MetaEnv):
         self._pipeline = PIPELINES[backend]
         self.log_scale_limit = float(log_scale_limit)
         self.reset_noise_scale = float(reset_noise_scale)
-        self.sys = mjcf.load(epath.resource_path("brax") / "envs/assets" / self._asset)
+        sys = mjcf.load(epath.resource_path("brax") / "envs/assets" / self._asset)
+        self.sys = sys.tree_replace({"opt.timestep": self._timestep})
 
         mj = self.sys.mj_model
         self._n_links = self.sys.num_links()

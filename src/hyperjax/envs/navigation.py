@@ -34,17 +34,27 @@ def _state(pos: jax.Array, obs: jax.Array, task: jax.Array, success: jax.Array) 
 
 
 class GridWorld(MetaEnv):
-    """A `size` x `size` grid; the task is a goal cell, the start cell (0, 0) is fixed.
+    """VariBAD's GridNavi (`GridNavi-v0`): a `size` x `size` grid, fixed start cell (0, 0), the task
+    is a goal cell.
 
     Actions (discrete, int32 scalar): 0 stay, 1 up (+y), 2 right (+x), 3 down (-y), 4 left (-x);
     moves into a wall leave the agent in place. Reward +1 on every step that ends on the goal
-    and -0.1 otherwise; the episode never terminates, so the agent can stay on the goal and keep
-    collecting (the VariBAD convention). Observation: the agent's cell (x, y) as float32.
+    and -0.1 otherwise; the episode never terminates (15 steps, then the time limit), so the
+    agent can stay on the goal and keep collecting. 4 episodes per trial.
+
+    Observation: the agent's cell (x, y) as float32, unnormalised (0..size-1), as the reference's
+    `GridNavi.step` returns it. The trial wrapper appends the episode flag (obs[2]) when there is
+    more than one episode per trial. Cell index of an observation (the reference's
+    `task_to_id`, row-major in x): `cell_index(obs) = size * x + y`.
     Task vector: the goal cell (x, y) as float32. `metrics["success"]`: 1 on the goal.
 
-    Split: the test split holds out a fixed set of goal cells, by default the anti-diagonal
-    x + y == size - 1 (5 of the 24 goals on a 5x5 grid, spread over all distances from the start);
-    the train split is every other cell except the start. Override with `test_goals`.
+    Goals: every cell except the start and the cells next to it (diagonals included), as the
+    reference (`gridworld.py`: it removes the 3 x 3 block around the start): 21 goals on a 5x5
+    grid, each equally likely.
+
+    Split: by default none, as the reference, which trains and evaluates on the same 21 goals:
+    the train and the test split are both every goal. `test_goals` holds cells out: the test
+    split is then those cells and the train split the other goals.
     """
 
     episode_length = 15
@@ -58,30 +68,42 @@ class GridWorld(MetaEnv):
         step_reward: float = -0.1,
         test_goals: tuple[tuple[int, int], ...] | None = None,
     ):
-        if not isinstance(size, int) or size < 2:
-            raise ConfigError(f"env.size: must be an integer >= 2, got {size!r}")
+        if not isinstance(size, int) or size < 3:
+            raise ConfigError(f"env.size: must be an integer >= 3, got {size!r}")
         self.size = size
         self.goal_reward = float(goal_reward)
         self.step_reward = float(step_reward)
 
-        cells = [(x, y) for x in range(size) for y in range(size) if (x, y) != (0, 0)]
+        cells = [(x, y) for x in range(size) for y in range(size) if max(x, y) > 1]
         if test_goals is None:
-            test = [c for c in cells if c[0] + c[1] == size - 1]
+            train = test = cells
         else:
             test = [tuple(int(v) for v in c) for c in test_goals]
             for cell in test:
                 if cell not in cells:
                     raise ConfigError(
                         f"env.test_goals: {cell} is not a goal cell of a {size}x{size} grid "
-                        "(0 <= x, y < size, and not the start (0, 0))"
+                        "(0 <= x, y < size, and not the start (0, 0) or a cell next to it)"
                     )
-        train = [c for c in cells if c not in test]
+            train = [c for c in cells if c not in test]
         if not test or not train:
             raise ConfigError("env.test_goals: both the train and the test split need a goal cell")
         self._goals = {
             "train": np.array(train, np.float32),
             "test": np.array(sorted(set(test)), np.float32),
         }
+
+    def cell_index(self, xy: jax.Array) -> jax.Array:
+        """The cell index size * x + y (the reference's `task_to_id`) of positions or goals whose
+        last axis starts with (x, y), e.g. observations (with or without the episode flag) or
+        task vectors; int32, shape xy.shape[:-1]."""
+        xy = jnp.asarray(xy)
+        return (self.size * xy[..., 0] + xy[..., 1]).round().astype(jnp.int32)
+
+    @property
+    def num_cells(self) -> int:
+        """Number of cells (size**2), the range of `cell_index`."""
+        return self.size * self.size
 
     @property
     def task_size(self) -> int:
