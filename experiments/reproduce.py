@@ -272,6 +272,10 @@ def reproduce(
     print(f"\n{name}: {record['wall_seconds']:.0f}s -> {out}", flush=True)
 
 
+# A file in an experiment's results folder saying why its numbers predate the current code.
+STALE_NOTE = "STALE.md"
+
+
 def write_summary(results_dir: Path, variant: str, redraw: bool = True) -> Path:
     """One page over every finished experiment of a variant: claim, wall time, machine, commands
     and its result tables (from each folder's run.json and results.md), after redrawing each
@@ -290,6 +294,9 @@ def write_summary(results_dir: Path, variant: str, redraw: bool = True) -> Path:
         record = json.loads(record_path.read_text())
         hardware = record["machine"]
         lines += [f"## {name}", "", f"Paper: {record['claim']}", ""]
+        stale = root / name / STALE_NOTE
+        if stale.exists():  # results of older code, kept until rerun
+            lines += [f"**Stale:** {stale.read_text().strip()}", ""]
         lines += [
             f"Wall time {record['wall_seconds'] / 60:.1f} min on {hardware['processor']}, "
             f"{hardware['cpus']} CPUs, {', '.join(hardware['devices'])}, jax {hardware['jax']}; "

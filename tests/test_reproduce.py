@@ -122,6 +122,10 @@ def test_summary_collects_each_finished_experiment(tmp_path):
     assert "## table1-cheetah-dir" in summary and "2.0 min" in summary
     assert "hyperjax sweep --experiment x.yaml" in summary and "##### train_curve" in summary
     assert "grid-world" not in summary  # not run: not listed
+    assert "Stale" not in summary
+    (folder / driver.STALE_NOTE).write_text("produced by code before abc124\n")
+    summary = driver.write_summary(tmp_path, "quick", redraw=False).read_text()
+    assert "**Stale:** produced by code before abc124" in summary
 
 
 def test_curves_switch_to_symlog_only_when_methods_end_far_apart():
