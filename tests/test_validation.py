@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from hyperjax import cli
+from hyperjax.config import check_kind_of_schemes
+from hyperjax.errors import ConfigError
 
 DEMO_FILE = str(Path(__file__).parents[1] / "experiments" / "demo.yaml")
 
@@ -41,6 +43,13 @@ SWEEP_CASES = [
     (["--keep-checkpoints", "0"], "keep_checkpoints"),
     (["--eval-trials", "0"], "eval_trials"),
     (["--eval-every", "-1"], "eval_every"),
+    # A policy kind that an init scheme would silently override is an error, not ignored.
+    (["--inits", "hfi", "--train.policy.kind", "film"], "train.policy.kind"),
+    (["--inits", "film_normc", "--train.policy.kind=hypernet"], "train.policy.kind"),
+    # A run name is one folder under --runs-dir.
+    (["--name", "../../x"], "name"),
+    (["--name", "a/b"], "name"),
+    (["--name", ".."], "name"),
     (["--experiment", "no/such/file.yaml"], "experiment"),
     (["--variant", "quick"], "variant"),
     (["--experiment", DEMO_FILE, "--variant", "nope"], "variant"),
@@ -67,6 +76,11 @@ EXPERIMENT_FILES = {
     "wrong_type.yaml": ("seeds: three\n", "seeds"),
     "not_a_mapping.yaml": ("- 1\n- 2\n", "experiment"),
     "bad_value.yaml": ("train:\n  ppo:\n    minibatches: 5\n", "ppo.minibatches"),
+    "kind_conflict.yaml": (
+        "inits: [hfi]\ntrain:\n  policy:\n    kind: film\n",
+        "train.policy.kind",
+    ),
+    "bad_name.yaml": ("name: ../outside\n", "name"),
 }
 
 
@@ -93,3 +107,19 @@ def test_eval_and_resume_of_missing_runs(tmp_path, capsys):
     _assert_one_line_error(capsys, "run_dir")
     assert cli.main(["plot", str(tmp_path / "none")]) == 2
     _assert_one_line_error(capsys, "run_dirs")
+
+
+def test_train_command_refuses_a_conflicting_kind_and_a_path_as_name(tmp_path, capsys):
+    base = ["train", "--runs-dir", str(tmp_path), "--no-progress"]
+    assert cli.main([*base, "--init", "hfi", "--train.policy.kind", "standard"]) == 2
+    _assert_one_line_error(capsys, "train.policy.kind")
+    assert cli.main([*base, "--name", "../x"]) == 2
+    _assert_one_line_error(capsys, "name")
+    assert list(tmp_path.iterdir()) == [] and not (tmp_path.parent / "x").exists()
+
+
+def test_a_kind_that_agrees_with_every_scheme_is_accepted():
+    check_kind_of_schemes("hypernet", ["hfi", "bias_hyperinit"])
+    check_kind_of_schemes("film", ["film_normc"])
+    with pytest.raises(ConfigError, match="conflicts with init 'standard'"):
+        check_kind_of_schemes("hypernet", ["hfi", "standard"])

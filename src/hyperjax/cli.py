@@ -27,7 +27,14 @@ import jax
 import tyro
 
 from hyperjax import envs
-from hyperjax.config import SIZE_PRESETS, EncoderConfig, PolicyConfig, PPOConfig, TrainConfig
+from hyperjax.config import (
+    SIZE_PRESETS,
+    EncoderConfig,
+    PolicyConfig,
+    PPOConfig,
+    TrainConfig,
+    check_kind_of_schemes,
+)
 from hyperjax.errors import ConfigError, check_choice, check_positive
 from hyperjax.experiment import SweepSpec, load_experiment, spec_to_dict
 from hyperjax.runlog import EVAL_FILE, TensorBoardLog, WandbLog, is_primary_process
@@ -351,6 +358,22 @@ def _split_experiment_args(argv: list[str]) -> tuple[str | None, str | None, lis
     return experiment, variant, rest
 
 
+def _explicit_policy_kind(args: list[str]) -> str | None:
+    """The value of --train.policy.kind if the command line gives one."""
+    for i, arg in enumerate(args):
+        if arg == "--train.policy.kind" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--train.policy.kind="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _check_explicit_kind(args: list[str], inits: tuple[str, ...]) -> None:
+    kind = _explicit_policy_kind(args)
+    if kind is not None:
+        check_kind_of_schemes(kind, inits)
+
+
 def _sweep(argv: list[str]) -> None:
     experiment, variant, rest = _split_experiment_args(argv)
     default = SweepCommand()
@@ -360,11 +383,13 @@ def _sweep(argv: list[str]) -> None:
     elif variant is not None:
         raise ConfigError("variant: needs --experiment")
     command = tyro.cli(SweepCommand, default=default, args=rest, prog="hyperjax sweep")
+    _check_explicit_kind(rest, command.inits)
     execute_sweep(command)
 
 
 def _train(argv: list[str]) -> None:
     command = tyro.cli(TrainCommand, args=argv, prog="hyperjax train")
+    _check_explicit_kind(argv, (command.init,))
     execute_sweep(
         SweepCommand(
             train=command.train,

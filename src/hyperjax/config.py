@@ -51,6 +51,20 @@ def policy_kind_of(scheme: str) -> str:
     return next(kind for kind, schemes in INIT_SCHEMES.items() if scheme in schemes)
 
 
+def check_kind_of_schemes(kind: str, schemes: tuple[str, ...] | list[str]) -> None:
+    """Raise ConfigError if a policy kind given explicitly disagrees with an init scheme's: in a
+    sweep each scheme sets its own kind, so such a flag would be silently overridden."""
+    check_choice("train.policy.kind", kind, POLICY_KINDS)
+    for scheme in schemes:
+        own = policy_kind_of(scheme)
+        if own != kind:
+            raise ConfigError(
+                f"train.policy.kind: {kind!r} conflicts with init {scheme!r}, a {own} scheme "
+                f"(the policy kind follows each init scheme; {kind} schemes: "
+                f"{', '.join(INIT_SCHEMES[kind])}); drop train.policy.kind or change the inits"
+            )
+
+
 def check_scheme(kind: str, scheme: str) -> None:
     """Raise ConfigError unless `scheme` is an init scheme of policy `kind`."""
     check_choice("policy.kind", kind, POLICY_KINDS)

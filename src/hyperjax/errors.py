@@ -19,3 +19,12 @@ def check_choice(field: str, value: object, allowed: tuple | list | dict) -> Non
 def check_positive(field: str, value: float) -> None:
     if not value > 0:
         raise ConfigError(f"{field}: must be > 0, got {value!r}")
+
+
+def check_run_name(name: str) -> None:
+    """A run name is one folder under the runs directory: no separators, not '.' or '..'."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise ConfigError(
+            f"name: must be one folder name under --runs-dir (no '/', not '.' or '..'), "
+            f"got {name!r}"
+        )

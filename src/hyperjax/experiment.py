@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from hyperjax.config import SIZE_PRESETS, TrainConfig
-from hyperjax.errors import ConfigError, check_choice
+from hyperjax.config import SIZE_PRESETS, TrainConfig, check_kind_of_schemes
+from hyperjax.errors import ConfigError, check_choice, check_run_name
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class SweepSpec:
     seeds: tuple[int, ...] = (0,)
     lrs: tuple[float, ...] = ()  # empty: train.ppo.lr
     name: str = "sweep"
+
+    def __post_init__(self) -> None:
+        check_run_name(self.name)
 
     @property
     def learning_rates(self) -> tuple[float, ...]:
@@ -117,7 +120,11 @@ def spec_from_dict(data: dict, variant: str | None = None, source: str = "experi
         if not isinstance(variants[variant], dict):
             raise ConfigError(f"variants.{variant}: expected a mapping of fields")
         data = _merge(data, _expand_size(variants[variant], f"variants.{variant}."))
-    return _build(SweepSpec, data, "")
+    spec = _build(SweepSpec, data, "")
+    policy = (data.get("train") or {}).get("policy") or {}
+    if "kind" in policy:  # set explicitly: it must agree with the init schemes
+        check_kind_of_schemes(policy["kind"], spec.inits)
+    return spec
 
 
 def load_experiment(path: Path | str, variant: str | None = None) -> SweepSpec:
