@@ -1,3 +1,7 @@
 """hyperjax: meta-RL with hypernetwork policies in JAX (Beck et al., CoRL 2022)."""
 
+from hyperjax import quiet
+
+quiet.install()
+
 __version__ = "0.1.0"
