@@ -134,6 +134,32 @@ def test_curves_switch_to_symlog_only_when_methods_end_far_apart():
     assert plot.symlog_threshold([0.0, 5.0]) is None
 
 
+@pytest.mark.parametrize(
+    "finals", [[-20000.0, 0.5, 25.0], [-650.0, -5.0, 10.0, 27.0], [-6000.0, -80.0, -70.0]]
+)
+def test_symlog_tick_labels_do_not_overlap(finals):
+    """Matplotlib's own symlog ticks put +-1 (or +-0.1) inside the linear region, on top of 0."""
+    fig, ax = plot.plt.subplots(figsize=(6.4, 4.2))
+    x = np.arange(10)
+    for final in finals:
+        ax.plot(x, np.linspace(final / 2, final, 10))
+    plot.use_symlog_if_far_apart(ax, finals)
+    assert ax.get_yscale() == "symlog"
+    fig.tight_layout()
+    fig.canvas.draw()
+    labels = [label for label in ax.get_yticklabels() if label.get_text()]
+    boxes = [label.get_window_extent() for label in labels]
+    assert len(boxes) >= 2
+    for lower, upper in zip(boxes[:-1], boxes[1:], strict=True):
+        assert not lower.overlaps(upper), [label.get_text() for label in labels]
+    plot.plt.close(fig)
+
+
+def test_symlog_ticks_are_zero_and_decades_outside_the_linear_region():
+    assert plot.symlog_ticks(-15000.0, 30.0, 5.0) == [-10000.0, -1000.0, -100.0, -10.0, 0.0, 10.0]
+    assert plot.symlog_ticks(-700.0, -60.0, 70.0) == [-100.0]
+
+
 def test_bootstrap_intervals_are_reproducible_and_leave_numpy_alone():
     finals = {"a": np.array([1.0, 4.0, 2.0, 8.0, 3.0]), "b": np.array([0.5, 0.1, 0.9, 0.3, 0.2])}
     np.random.seed(123)  # noqa: NPY002 (the global state rliable uses)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 from rliable import library as rly  # noqa: E402
 from rliable import metrics as rly_metrics  # noqa: E402
 
@@ -75,10 +77,28 @@ def plot_curves(run_dirs: list[Path | str], out: Path | str, metric: str = "tria
         ax.fill_between(x, interval[method][0], interval[method][1], alpha=0.2)
     ax.set_xlabel("env steps per run")
     ax.set_ylabel(metric.replace("_", " "))
-    linthresh = symlog_threshold([p[-1] for p in point.values()])
+    use_symlog_if_far_apart(ax, [p[-1] for p in point.values()])
+    return save_figure(fig, ax, out)
+
+
+def use_symlog_if_far_apart(ax, finals: list[float]) -> None:
+    """Switch the y axis of drawn curves to symlog when their final values are orders of
+    magnitude apart (see `symlog_threshold`), with readable ticks (`symlog_ticks`)."""
+    linthresh = symlog_threshold(finals)
     if linthresh is not None:
         ax.set_yscale("symlog", linthresh=linthresh)
-    return save_figure(fig, ax, out)
+        ax.yaxis.set_major_locator(ticker.FixedLocator(symlog_ticks(*ax.get_ylim(), linthresh)))
+
+
+def symlog_ticks(low: float, high: float, linthresh: float) -> list[float]:
+    """Major ticks of a symlog axis: 0 and the powers of ten at or beyond the linear region on
+    each side. Matplotlib's default also puts decades inside the linear region (e.g. +-1 when
+    linthresh is 5), where they sit almost on top of 0 and their labels overlap."""
+    first = math.ceil(math.log10(linthresh))
+    last = math.ceil(math.log10(max(abs(low), abs(high), linthresh)))
+    decades = [10.0**k for k in range(first, last + 1)]
+    ticks = [-d for d in reversed(decades)] + [0.0] + decades
+    return [t for t in ticks if low <= t <= high]
 
 
 def save_figure(fig, ax, out: Path | str) -> Path:
