@@ -1,4 +1,4 @@
-"""The `hyperjax` command: train, sweep, resume, eval, plot, demo.
+"""The `hyperjax` command: train, sweep, resume, eval, plot, inspect, demo.
 
     hyperjax sweep --inits standard kaiming hfi bias_hyperinit --seeds 0 1 2 --name mysweep
     hyperjax sweep --algo varibad --env cheetah-dir --inits bias_hyperinit hfi --seeds 0 1
@@ -7,6 +7,7 @@
     hyperjax resume runs/mysweep      # after a crash or pre-emption: continues bit-identically
     hyperjax eval runs/mysweep        # few-shot curves on fresh train and held-out test tasks
     hyperjax plot runs/mysweep
+    hyperjax inspect --env cheetah-dir --algo varibad --size XL   # each init scheme at init
     hyperjax demo
 
 Flags override the experiment file; every input is validated before anything compiles, and a bad
@@ -28,6 +29,7 @@ import tyro
 
 from hyperjax import envs
 from hyperjax.config import (
+    ALL_INIT_SCHEMES,
     SIZE_PRESETS,
     EncoderConfig,
     PolicyConfig,
@@ -104,6 +106,24 @@ class TrainCommand:
 
 
 @dataclass(frozen=True)
+class InspectCommand:
+    """What each init scheme's generated network looks like at init, per layer: weight scale
+    against the base init, saturated tanh units, dependence on the task input, parameters;
+    from the untrained encoder's z on short random-action rollouts and from unit-variance z.
+    Prints a table and writes <out>.md and <out>.csv."""
+
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    inits: tuple[str, ...] = ALL_INIT_SCHEMES
+    env: str | None = None  # shortcut for --train.env
+    algo: str | None = None  # shortcut for --train.algo
+    size: str | None = None  # a policy size preset (XS..XXL)
+    seed: int = 0
+    num_envs: int = 16  # envs per rollout
+    num_steps: int | None = None  # steps per env; None: one trial
+    out: Path = Path("runs/inspect/inspect")  # file stem for .md and .csv
+
+
+@dataclass(frozen=True)
 class PlotCommand:
     """Learning curves (mean and 95% bootstrap CI over seeds) and a final-results table."""
 
@@ -135,10 +155,12 @@ DEMO = SweepCommand(
 
 def _with_shortcuts(train: TrainConfig, command: SweepCommand) -> TrainConfig:
     """Apply --env / --algo / --size over the train config (validated by TrainConfig)."""
-    changes = {k: getattr(command, k) for k in ("env", "algo") if getattr(command, k) is not None}
-    if changes:
-        train = train.replace(**changes)
-    return _with_size(train, command.size)
+    return _with_size(_with_shortcuts_of(train, command.env, command.algo), command.size)
+
+
+def _with_shortcuts_of(train: TrainConfig, env: str | None, algo: str | None) -> TrainConfig:
+    changes = {k: v for k, v in (("env", env), ("algo", algo)) if v is not None}
+    return train.replace(**changes) if changes else train
 
 
 def _with_size(train: TrainConfig, size: str | None) -> TrainConfig:
@@ -429,6 +451,30 @@ def _plot(argv: list[str]) -> None:
     print(f"curves: {figure} (and .svg); table: {out.with_suffix('.md')} and .csv")
 
 
+def _inspect(argv: list[str]) -> None:
+    from hyperjax import diagnostics, plot
+
+    experiment, variant, rest = _split_experiment_args(argv)
+    default = InspectCommand()
+    if experiment is not None:
+        spec = load_experiment(experiment, variant)
+        default = InspectCommand(train=spec.train, inits=spec.inits)
+    elif variant is not None:
+        raise ConfigError("variant: needs --experiment")
+    command = tyro.cli(InspectCommand, default=default, args=rest, prog="hyperjax inspect")
+    train = _with_size(_with_shortcuts_of(command.train, command.env, command.algo), command.size)
+    envs.make(train.env, **train.env_overrides())  # env options, before anything compiles
+    rows = diagnostics.inspect_inits(
+        train, command.inits, jax.random.key(command.seed), command.num_envs, command.num_steps
+    )
+    table = diagnostics.rows_markdown(rows)
+    command.out.parent.mkdir(parents=True, exist_ok=True)
+    command.out.with_suffix(".md").write_text(table + "\n")
+    plot.write_results_csv(rows, command.out.with_suffix(".csv"))
+    print(table)
+    print(f"table: {command.out.with_suffix('.md')} and .csv")
+
+
 def _demo(argv: list[str]) -> None:
     command = tyro.cli(SweepCommand, default=DEMO, args=argv, prog="hyperjax demo")
     execute_sweep(command)
@@ -441,6 +487,7 @@ COMMANDS = {
     "eval": _eval,
     "demo": _demo,
     "plot": _plot,
+    "inspect": _inspect,
 }
 
 

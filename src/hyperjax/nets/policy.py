@@ -94,6 +94,17 @@ def _actor_and_critic(
     return mean_or_logits, value
 
 
+def layer_base_inits(cfg: PolicyConfig, scheme: str, discrete: bool) -> dict[str, BaseInit]:
+    """The base init f of every actor and critic layer (by parameter name) under `scheme`."""
+    bases = {}
+    for i in range(len(cfg.hidden)):
+        bases[f"actor_hidden_{i}"] = hidden_base_init()
+        bases[f"critic_hidden_{i}"] = hidden_base_init()
+    bases["actor_out"] = actor_out_base_init(discrete)
+    bases["critic_out"] = _critic_out_init(cfg, scheme)
+    return bases
+
+
 def _critic_out_init(cfg: PolicyConfig, scheme: str) -> BaseInit:
     """The critic output's f: PyTorch's default Linear, or, with `critic_head_init="authors"`,
     what the authors' Weight-/Bias-HyperInit heads draw for it (see `inits`). Their FiLM critic
