@@ -120,11 +120,7 @@ def spec_from_dict(data: dict, variant: str | None = None, source: str = "experi
         if not isinstance(variants[variant], dict):
             raise ConfigError(f"variants.{variant}: expected a mapping of fields")
         data = _merge(data, _expand_size(variants[variant], f"variants.{variant}."))
-    spec = _build(SweepSpec, data, "")
-    policy = (data.get("train") or {}).get("policy") or {}
-    if "kind" in policy:  # set explicitly: it must agree with the init schemes
-        check_kind_of_schemes(policy["kind"], spec.inits)
-    return spec
+    return _build(SweepSpec, data, "")
 
 
 def load_experiment(path: Path | str, variant: str | None = None) -> SweepSpec:
@@ -139,7 +135,14 @@ def load_experiment(path: Path | str, variant: str | None = None) -> SweepSpec:
         raise ConfigError(f"experiment: {path} is not valid YAML ({first_line})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"experiment: {path} must hold a mapping of fields")
-    return spec_from_dict(data, variant, source=str(path))
+    spec = spec_from_dict(data, variant, source=str(path))
+    # A kind written in the file must agree with the init schemes, which set it per group. (A
+    # run folder's config.json records the resolved kind: it is read by spec_from_dict only.)
+    for part in (data, (data.get("variants") or {}).get(variant) or {}):
+        policy = ((part.get("train") or {}).get("policy") or {}) if isinstance(part, dict) else {}
+        if isinstance(policy, dict) and "kind" in policy:
+            check_kind_of_schemes(policy["kind"], spec.inits)
+    return spec
 
 
 def spec_to_dict(spec: SweepSpec) -> dict:
