@@ -33,6 +33,7 @@ import numpy as np
 from hyperjax import envs
 from hyperjax.agent import Agent
 from hyperjax.config import INIT_SCHEMES, TrainConfig, check_scheme, policy_kind_of
+from hyperjax.envs import TrialWrapper
 from hyperjax.errors import check_positive
 from hyperjax.nets.hyper import HyperHeads, generated_bias, generated_weight
 from hyperjax.nets.inits import BaseInit
@@ -53,11 +54,15 @@ class Inputs:
 
 
 def rollout_inputs(
-    cfg: TrainConfig, key: jax.Array, num_envs: int = 16, num_steps: int | None = None
+    cfg: TrainConfig,
+    env: TrialWrapper,
+    key: jax.Array,
+    num_envs: int = 16,
+    num_steps: int | None = None,
 ) -> Inputs:
-    """Observations and the untrained encoder's z on rollouts with uniformly random actions."""
+    """Observations and the untrained encoder's z on rollouts of `env` (made from `cfg`) with
+    uniformly random actions."""
     check_positive("num_envs", num_envs)
-    env = envs.make(cfg.env, **cfg.env_overrides())
     num_steps = env.trial_length if num_steps is None else num_steps
     check_positive("num_steps", num_steps)
     agent = Agent.for_env(cfg, env)
@@ -140,13 +145,17 @@ def _param_count(tree) -> int:
 
 
 def inspect_scheme(
-    cfg: TrainConfig, scheme: str, inputs: Inputs, key: jax.Array, max_samples: int = 256
+    cfg: TrainConfig,
+    env: TrialWrapper,
+    scheme: str,
+    inputs: Inputs,
+    key: jax.Array,
+    max_samples: int = 256,
 ) -> list[dict]:
     """One row per (layer, source) for one init scheme (see the module docstring)."""
     kind = policy_kind_of(scheme)
     cfg = cfg.replace(policy=cfg.policy.replace(kind=kind))
     check_scheme(kind, scheme)
-    env = envs.make(cfg.env, **cfg.env_overrides())
     agent = Agent.for_env(cfg, env)
     init_key, base_key = jax.random.split(key)
     variables = agent.init(init_key, scheme)["policy"]
@@ -205,10 +214,11 @@ def inspect_inits(
     for scheme in schemes:
         policy_kind_of(scheme)  # unknown names fail before any rollout compiles
     rollout_key, scheme_key = jax.random.split(key)
-    inputs = rollout_inputs(cfg, rollout_key, num_envs, num_steps)
+    env = envs.make(cfg.env, **cfg.env_overrides())  # made once: Brax bodies load slowly
+    inputs = rollout_inputs(cfg, env, rollout_key, num_envs, num_steps)
     rows = []
     for scheme in schemes:
-        rows += inspect_scheme(cfg, scheme, inputs, scheme_key)
+        rows += inspect_scheme(cfg, env, scheme, inputs, scheme_key)
     return rows
 
 

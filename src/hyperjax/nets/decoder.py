@@ -45,6 +45,11 @@ def grid_size_for(cfg: TrainConfig) -> int:
     return size
 
 
+def _optional_dense(width: int, name: str) -> nn.Module | None:
+    """A decoder input embedding, or None where its width is 0 (that input is dropped)."""
+    return TorchDense(width, name=name) if width else None
+
+
 def _embed(layer: nn.Module | None, x: jax.Array, lead: tuple[int, ...]) -> list[jax.Array]:
     if layer is None:
         return []
@@ -77,12 +82,8 @@ class RewardDecoder(nn.Module):
         lead = jnp.broadcast_shapes(
             z.shape[:-1], obs.shape[:-1], action.shape[:-1], next_obs.shape[:-1]
         )
-        state_embed = (
-            TorchDense(cfg.state_embed_dim, name="state_embed") if cfg.state_embed_dim else None
-        )
-        action_embed = (
-            TorchDense(cfg.action_embed_dim, name="action_embed") if cfg.action_embed_dim else None
-        )
+        state_embed = _optional_dense(cfg.state_embed_dim, "state_embed")
+        action_embed = _optional_dense(cfg.action_embed_dim, "action_embed")
         parts = [jnp.broadcast_to(z, lead + z.shape[-1:])]
         parts += _embed(state_embed, next_obs, lead)
         parts += _embed(action_embed, action, lead)
@@ -100,12 +101,8 @@ class StateDecoder(nn.Module):
     def __call__(self, z, obs, action) -> jax.Array:
         cfg = self.cfg
         lead = jnp.broadcast_shapes(z.shape[:-1], obs.shape[:-1], action.shape[:-1])
-        state_embed = (
-            TorchDense(cfg.state_embed_dim, name="state_embed") if cfg.state_embed_dim else None
-        )
-        action_embed = (
-            TorchDense(cfg.action_embed_dim, name="action_embed") if cfg.action_embed_dim else None
-        )
+        state_embed = _optional_dense(cfg.state_embed_dim, "state_embed")
+        action_embed = _optional_dense(cfg.action_embed_dim, "action_embed")
         parts = [jnp.broadcast_to(z, lead + z.shape[-1:])]
         parts += _embed(state_embed, obs, lead)
         parts += _embed(action_embed, action, lead)
