@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/sweep_scaling.py
 	$(BIN)/python benchmarks/brax_peer.py
 	$(BIN)/python benchmarks/env_throughput.py
+	$(BIN)/python benchmarks/diagnostics_overhead.py
 
 # The same scripts at GPU/TPU batch sizes (after `pip install -e ".[cuda]"` into the venv).
 bench-accelerator: $(STAMP)

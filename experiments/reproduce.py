@@ -160,8 +160,9 @@ def sweep_and_eval(
 
 
 def summarise(run_dirs: list[Path], out: Path, success: bool) -> dict:
-    """Curves, the final training-return table and the held-out eval tables of one experiment."""
-    from hyperjax import plot
+    """Curves, the final training-return table, the held-out eval tables and the policy
+    diagnostics over training of one experiment."""
+    from hyperjax import plot, plot_diagnostics
 
     plot.plot_curves(run_dirs, out / "curves")
     tables = {"train_curve": plot.final_results(run_dirs, last_chunks=3)}
@@ -177,6 +178,10 @@ def summarise(run_dirs: list[Path], out: Path, success: bool) -> dict:
         lines += [f"### {key}", "", plot.results_markdown(rows, key), ""]
         plot.write_results_csv(rows, out / f"{key}.csv")
     (out / "results.md").write_text("\n".join(lines))
+    if plot_diagnostics.diagnostic_layers(run_dirs[0]):  # older results have none
+        plot_diagnostics.plot_diagnostics(run_dirs, out / "diagnostics")
+        table = plot_diagnostics.diagnostics_markdown(run_dirs)
+        (out / "diagnostics.md").write_text(table + "\n")
     return tables
 
 
@@ -313,6 +318,10 @@ def write_summary(results_dir: Path, variant: str, redraw: bool = True) -> Path:
             if str(heading) != ".":
                 lines += [f"#### {heading}", ""]
             lines += [table.read_text().replace("### ", "##### "), ""]
+            diagnostics = table.parent / "diagnostics.md"
+            if diagnostics.exists():
+                lines += ["##### policy diagnostics (diagnostics.png)", ""]
+                lines += [diagnostics.read_text(), ""]
         scan = root / name / "size_scan.csv"
         if scan.exists():
             lines += ["Size scan (final training return against policy parameters):", ""]

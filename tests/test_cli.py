@@ -78,6 +78,15 @@ def test_sweep_writes_the_run_folder(tmp_path, capsys):
     for run in runs:
         events = list((run_dir / "tb" / run["run"]).glob("events.out.tfevents.*"))
         assert len(events) == 1 and b"trial_return" in events[0].read_bytes()
+        assert b"diag/actor_hidden_0/scale_ratio" in events[0].read_bytes()
+
+    # Policy diagnostics: per layer in metrics.csv (scale ratios, not raw RMS), and a figure.
+    for row in metrics:
+        assert 0.0 <= float(row["diag/actor_hidden_0/saturation"]) <= 1.0
+        assert float(row["diag/critic_out/scale_ratio"]) > 0
+    assert not any(key.endswith("weight_rms") for key in metrics[0])
+    assert (run_dir / "diagnostics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| hypernet+bias_hyperinit |" in (run_dir / "diagnostics.md").read_text()
 
     # hyperjax plot: figures elsewhere, and the same table from the metrics file.
     out_stem = tmp_path / "figures" / "curves"
@@ -88,6 +97,32 @@ def test_sweep_writes_the_run_folder(tmp_path, capsys):
     for init in ("kaiming", "bias_hyperinit"):
         line = next(x for x in plotted.splitlines() if x.startswith(f"| hypernet+{init} |"))
         assert line in out  # identical numbers to the table the sweep printed
+
+
+def test_plot_diagnostics_of_one_layer_and_its_errors(tmp_path, capsys):
+    argv = ["sweep", "--inits", "kaiming", "bias_hyperinit", "--name", "d"]
+    argv += ["--runs-dir", str(tmp_path), "--no-plot", *TINY]
+    assert cli.main(argv) == 0
+    run_dir, out = tmp_path / "d", tmp_path / "fig" / "out"
+    capsys.readouterr()
+    assert cli.main(["plot", str(run_dir), "--diagnostics", "--layer", "actor_out"]) == 0
+    table = (run_dir / "diagnostics.md").read_text()
+    assert table.startswith("| method (actor_out;") and "| hypernet+kaiming |" in table
+    # A naive categorical head starts hundreds of times larger than f (orthogonal, gain 0.01).
+    kaiming = next(x for x in table.splitlines() if x.startswith("| hypernet+kaiming |"))
+    assert float(kaiming.split("|")[2].split("→")[0]) > 50
+    assert (run_dir / "diagnostics.svg").stat().st_size > 1000
+
+    assert cli.main(["plot", str(run_dir), "--diagnostics", "--layer", "x", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hyperjax: error: layer") and "actor_hidden_0" in err and "\n" not in err
+    assert not out.parent.exists()
+
+    argv = ["sweep", "--name", "off", "--runs-dir", str(tmp_path), "--no-plot", *TINY]
+    assert cli.main([*argv, "--train.diagnostic-samples", "0"]) == 0
+    assert not any("diag/" in k for k in read_csv(tmp_path / "off" / "metrics.csv")[0])
+    assert cli.main(["plot", str(tmp_path / "off"), "--diagnostics"]) == 2
+    assert "train.diagnostic_samples" in capsys.readouterr().err
 
 
 def test_existing_run_is_refused_without_overwrite(tmp_path, capsys):

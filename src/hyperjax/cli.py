@@ -131,6 +131,10 @@ class PlotCommand:
     metric: str = "trial_return"
     out: Path | None = None  # file stem for .png/.svg/.md/.csv; default <first run dir>/curves
     last_chunks: int = 3  # final performance = mean over each run's last N chunks
+    # Draw the policy diagnostics over training instead (default out: <run dir>/diagnostics):
+    # generated-weight scale, saturation, task sensitivity and head norm per method.
+    diagnostics: bool = False
+    layer: str = "hidden"  # with --diagnostics: one layer's, or "hidden" (all hidden layers)
 
 
 # The built-in default of `make demo`: grid world (VariBAD's 5x5, 4 episodes per trial) with RL2,
@@ -293,6 +297,8 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
         (run_dir.path / "results.md").write_text(table + "\n")
         print(table)
         print(f"curves: {figure}")
+        if train.diagnostic_samples:
+            _write_diagnostics([run_dir.path], run_dir.path / "diagnostics")
 
 
 def _eval(argv: list[str]) -> None:
@@ -441,6 +447,10 @@ def _plot(argv: list[str]) -> None:
             raise ConfigError(f"run_dirs: {run_dir} holds no metrics.csv")
         columns = read_metrics(run_dir)[0].keys()
         check_choice("metric", command.metric, [c for c in columns if c not in plot.ID_COLUMNS])
+    if command.diagnostics:
+        out = command.out or command.run_dirs[0] / "diagnostics"
+        _write_diagnostics(list(command.run_dirs), out, command.layer)
+        return
     out = command.out or command.run_dirs[0] / "curves"
     figure = plot.plot_curves(list(command.run_dirs), out, command.metric)
     results = plot.final_results(list(command.run_dirs), command.metric, command.last_chunks)
@@ -449,6 +459,17 @@ def _plot(argv: list[str]) -> None:
     plot.write_results_csv(results, out.with_suffix(".csv"))
     print(table)
     print(f"curves: {figure} (and .svg); table: {out.with_suffix('.md')} and .csv")
+
+
+def _write_diagnostics(run_dirs: list[Path], out: Path, layer: str = "hidden") -> None:
+    """The diagnostics figure and its first/last table (<out>.png/.svg/.md); prints the table."""
+    from hyperjax import plot_diagnostics
+
+    table = plot_diagnostics.diagnostics_markdown(run_dirs, layer)  # checks the layer first
+    figure = plot_diagnostics.plot_diagnostics(run_dirs, out, layer)
+    out.with_suffix(".md").write_text(table + "\n")
+    print(table)
+    print(f"diagnostics: {figure} (and .svg); table: {out.with_suffix('.md')}")
 
 
 def _inspect(argv: list[str]) -> None:

@@ -270,6 +270,10 @@ class TrainConfig:
     backend: str | None = None  # Brax pipeline for physics tasks; None: the env's default
     total_env_steps: int = 200_000  # per run; rounded down to whole chunks of updates
     updates_per_chunk: int = 10  # the host loop logs (and later checkpoints) once per chunk
+    # Each chunk ends with the policy's diagnostics (`hyperjax.diagnostics`: generated-weight
+    # scale, saturation, task sensitivity, head norm) on this many of its last rollout's
+    # (obs, z) samples; 0 turns them off. They never change what is trained.
+    diagnostic_samples: int = 64
     policy: PolicyConfig = PolicyConfig()
     encoder: EncoderConfig = EncoderConfig()
     ppo: PPOConfig = PPOConfig()
@@ -282,6 +286,7 @@ class TrainConfig:
         check_choice("algo", self.algo, ALGOS)
         check_positive("total_env_steps", self.total_env_steps)
         check_positive("updates_per_chunk", self.updates_per_chunk)
+        check_non_negative_int("diagnostic_samples", self.diagnostic_samples)
         if self.episode_length is not None:
             check_positive("episode_length", self.episode_length)
         if self.episodes_per_trial is not None and self.episodes_per_trial < 1:

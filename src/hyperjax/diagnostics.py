@@ -1,7 +1,9 @@
-"""Why initialisation matters, in numbers: what a policy's generated network looks like at init.
+"""Why initialisation matters, in numbers: what a policy's generated network looks like, at
+init (`inspect_inits`, the `hyperjax inspect` command) and all through training
+(`policy_diagnostics`, computed inside the training program at the end of every chunk and
+written to metrics.csv as `diag/<layer>/<quantity>`).
 
-For each init scheme and each layer of the base actor and critic, from a batch of task inputs z
-and observations:
+For each layer of the base actor and critic, from a batch of task inputs z and observations:
 - `scale_ratio`: RMS of the (generated) weights W(e) over the RMS of the base init f of that
   layer (f drawn many times at the layer's shape). 1 means "a correctly initialised base
   network"; naive head inits give several times more (the paper's Section 4). Under
@@ -12,10 +14,12 @@ and observations:
 - `task_sensitivity`: how much W(e) varies across task inputs: the std over the batch of each
   weight, averaged, over the mean |W(e)|. 0 when W does not depend on the task (Bias-HyperInit
   at init, and every standard policy).
+- `head_norm`: the norm of the weights that make W(e) depend on e (a hypernetwork's H and G, a
+  FiLM layer's scale and shift kernels): 0 under Bias-HyperInit until learning moves it.
 - `params`: parameters of the layer (its heads, for a hypernetwork).
 The weights of a standard policy's layer are its own; a FiLM layer's are W scale(e) per output.
 
-Two sources of z (`Source`): what the untrained encoder produces on short rollouts of the env
+Two sources of z (`SOURCES`): what the untrained encoder produces on short rollouts of the env
 with uniformly random actions (the true task vector for the oracle), and unit-variance Gaussian
 z, the assumption hyperfan-in makes. Observations are those of the rollouts, normalised by their
 own mean and std (as the policy sees them once its statistics have settled).
@@ -23,6 +27,7 @@ own mean and std (as the policy sees them once its statistics have settled).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -32,15 +37,25 @@ import numpy as np
 
 from hyperjax import envs
 from hyperjax.agent import Agent
-from hyperjax.config import INIT_SCHEMES, TrainConfig, check_scheme, policy_kind_of
+from hyperjax.config import (
+    INIT_SCHEMES,
+    PolicyConfig,
+    TrainConfig,
+    check_scheme,
+    policy_kind_of,
+)
 from hyperjax.envs import TrialWrapper
 from hyperjax.errors import check_positive
 from hyperjax.nets.hyper import HyperHeads, generated_bias, generated_weight
 from hyperjax.nets.inits import BaseInit
-from hyperjax.nets.policy import layer_base_inits
+from hyperjax.nets.policy import ActorCritic, layer_base_inits
 
 SATURATED = 0.95
 SOURCES = ("rollout", "unit")
+PREFIX = "diag/"  # metric names: diag/<layer>/<quantity>
+QUANTITIES = ("scale_ratio", "saturation", "task_sensitivity", "head_norm")
+TOWERS = ("actor", "critic")
+OUTPUT_LAYERS = ("actor_out", "critic_out")
 # Entries of f drawn to estimate its RMS (enough for 0.3% on a uniform init).
 _BASE_DRAW_ENTRIES = 100_000
 
@@ -140,6 +155,93 @@ def effective_weights(kind: str, layer: dict, e: jax.Array) -> tuple[jax.Array, 
     )
 
 
+def head_norm(kind: str, layer: dict) -> jax.Array:
+    """Frobenius norm of the weights that carry e into the layer: a hypernetwork's weight heads
+    H and G, a FiLM layer's scale and shift kernels. Zero under Bias-HyperInit until learning
+    makes the layer task dependent; NaN for a standard layer, which has none."""
+    if kind == "hypernet":
+        heads = (layer["H"], layer["G"])
+    elif kind == "film":
+        heads = (layer["scale_head"]["kernel"], layer["shift_head"]["kernel"])
+    else:
+        return jnp.array(jnp.nan, jnp.float32)
+    return jnp.sqrt(sum(jnp.sum(jnp.square(h)) for h in heads))
+
+
+def _layer_shape(kind: str, layer: dict) -> tuple[int, int]:
+    """(d_in, d_out) of the base layer a layer's parameters make."""
+    if kind == "hypernet":
+        d_in, _, d_out = layer["H"].shape
+        return d_in, d_out
+    kernel = layer["base"]["kernel"] if kind == "film" else layer["kernel"]
+    return tuple(kernel.shape)
+
+
+def _key(layer: str, quantity: str) -> str:
+    return f"{PREFIX}{layer}/{quantity}"
+
+
+def policy_diagnostics(policy: ActorCritic, variables: dict, obs: jax.Array, z: jax.Array) -> dict:
+    """Per-layer diagnostics of `policy` (its parameters `variables`) on a batch of observations
+    (B, S) and task inputs (B, Z), as scalars keyed `diag/<layer>/<quantity>` (jittable):
+    - `weight_rms`: RMS of W(e) (`scale_ratio` divides it by the base init's, see
+      `scale_references`; that needs the scheme, which the training program does not know),
+    - `saturation`: fraction of the layer's tanh units with |tanh| > 0.95 (hidden layers and
+      the task embedding e),
+    - `task_sensitivity`: std of W(e) over the batch, averaged over weights, over mean |W(e)|,
+    - `head_norm`: see `head_norm`.
+    The key set is the same for every policy kind, so one metrics file holds any sweep."""
+    kind = policy.cfg.kind
+    params = variables["params"]
+    _, state = policy.apply(variables, obs, z, capture_intermediates=True)
+    captured = state["intermediates"]
+    e = jnp.tanh(captured["task_embed"]["__call__"][0])
+    out = {_key("task_embed", "saturation"): jnp.mean(jnp.abs(e) > SATURATED)}
+    for name in policy_layers(policy.cfg):
+        weights, _ = effective_weights(kind, params[name], e)
+        magnitude = jnp.mean(jnp.abs(weights))
+        spread = jnp.mean(jnp.std(weights, axis=0))
+        out[_key(name, "weight_rms")] = jnp.sqrt(jnp.mean(jnp.square(weights)))
+        out[_key(name, "task_sensitivity")] = jnp.where(magnitude > 0, spread / magnitude, 0.0)
+        out[_key(name, "head_norm")] = head_norm(kind, params[name])
+        if name not in OUTPUT_LAYERS:
+            pre_activation = captured[name]["__call__"][0]
+            out[_key(name, "saturation")] = jnp.mean(jnp.abs(jnp.tanh(pre_activation)) > SATURATED)
+    return {k: v.astype(jnp.float32) for k, v in out.items()}
+
+
+def policy_layers(cfg: PolicyConfig) -> tuple[str, ...]:
+    """Names of the actor's and critic's layers (hidden, then the two outputs)."""
+    hidden = [f"{tower}_hidden_{i}" for i in range(len(cfg.hidden)) for tower in TOWERS]
+    return (*hidden, *OUTPUT_LAYERS)
+
+
+def scale_references(agent: Agent, scheme: str, key: jax.Array | None = None) -> dict[str, float]:
+    """{layer: RMS of its base init f} for `scheme` under `agent`'s config (its policy kind must
+    be the scheme's): the denominators of `scale_ratio`."""
+    kind = agent.cfg.policy.kind
+    check_scheme(kind, scheme)
+    key = jax.random.key(0) if key is None else key
+    shapes = jax.eval_shape(functools.partial(agent.init, scheme=scheme), jax.random.key(0))
+    params = shapes["policy"]["params"]
+    bases = layer_base_inits(agent.cfg.policy, scheme, agent.discrete)
+    return {
+        name: base_rms(base, _layer_shape(kind, params[name]), key) for name, base in bases.items()
+    }
+
+
+def with_scale_ratios(metrics: dict[str, float], references: dict[str, float]) -> dict:
+    """A metrics row with every `diag/<layer>/weight_rms` replaced by `scale_ratio`, the RMS over
+    the layer's base-init RMS (`references` from `scale_references`)."""
+    out = {}
+    for key, value in metrics.items():
+        if key.startswith(PREFIX) and key.endswith("/weight_rms"):
+            layer = key[len(PREFIX) : -len("/weight_rms")]
+            key, value = _key(layer, "scale_ratio"), value / references[layer]
+        out[key] = value
+    return out
+
+
 def _param_count(tree) -> int:
     return int(sum(np.prod(x.shape) for x in jax.tree.leaves(tree)))
 
@@ -152,7 +254,8 @@ def inspect_scheme(
     key: jax.Array,
     max_samples: int = 256,
 ) -> list[dict]:
-    """One row per (layer, source) for one init scheme (see the module docstring)."""
+    """One row per (layer, source) for one init scheme (see the module docstring): the training
+    diagnostics (`policy_diagnostics`) of the freshly initialised policy."""
     kind = policy_kind_of(scheme)
     cfg = cfg.replace(policy=cfg.policy.replace(kind=kind))
     check_scheme(kind, scheme)
@@ -160,46 +263,23 @@ def inspect_scheme(
     init_key, base_key = jax.random.split(key)
     variables = agent.init(init_key, scheme)["policy"]
     params = variables["params"]
-    bases = layer_base_inits(cfg.policy, scheme, agent.discrete)
+    references = scale_references(agent, scheme, base_key)
     count = min(max_samples, inputs.obs.shape[0])
     obs = inputs.obs[:count]
     rows = []
     for source in SOURCES:
-        z = inputs.z[source][:count]
-        _, state = agent.policy.apply(variables, obs, z, capture_intermediates=True)
-        captured = state["intermediates"]
-        task_embed = params["task_embed"]
-        e = jnp.tanh(z @ task_embed["kernel"] + task_embed["bias"])
-        rows.append(
-            {
+        found = policy_diagnostics(agent.policy, variables, obs, inputs.z[source][:count])
+        found = with_scale_ratios({k: float(v) for k, v in found.items()}, references)
+        for layer in ("task_embed", *policy_layers(cfg.policy)):
+            row = {
                 "init": scheme,
-                "layer": "task_embed",
+                "layer": layer,
                 "source": source,
-                "params": _param_count(task_embed),
-                "scale_ratio": math.nan,
-                "saturation": float(jnp.mean(jnp.abs(e) > SATURATED)),
-                "task_sensitivity": math.nan,
+                "params": _param_count(params[layer]),
             }
-        )
-        for name, base in bases.items():
-            weights, _ = effective_weights(kind, params[name], e)
-            rms = float(jnp.sqrt(jnp.mean(jnp.square(weights))))
-            spread = float(jnp.mean(jnp.std(weights, axis=0)))
-            magnitude = float(jnp.mean(jnp.abs(weights)))
-            hidden = name not in ("actor_out", "critic_out")
-            pre_activation = captured[name]["__call__"][0]
-            saturation = jnp.mean(jnp.abs(jnp.tanh(pre_activation)) > SATURATED)
-            rows.append(
-                {
-                    "init": scheme,
-                    "layer": name,
-                    "source": source,
-                    "params": _param_count(params[name]),
-                    "scale_ratio": rms / base_rms(base, weights.shape[1:], base_key),
-                    "saturation": float(saturation) if hidden else math.nan,
-                    "task_sensitivity": spread / magnitude if magnitude > 0 else 0.0,
-                }
-            )
+            for quantity in QUANTITIES:
+                row[quantity] = found.get(_key(layer, quantity), math.nan)
+            rows.append(row)
     return rows
 
 
@@ -222,9 +302,6 @@ def inspect_inits(
     return rows
 
 
-COLUMNS = ("params", "scale_ratio", "saturation", "task_sensitivity")
-
-
 def rows_markdown(rows: list[dict]) -> str:
     """One line per (init, layer), the two sources side by side."""
     by_layer: dict[tuple[str, str], dict[str, dict]] = {}
@@ -233,17 +310,19 @@ def rows_markdown(rows: list[dict]) -> str:
     head = (
         "| init | layer | params | scale ratio (rollout z / unit z) | saturated (rollout / unit) "
     )
-    head += "| task sensitivity (rollout / unit) |"
-    lines = [head, "|---|---|---|---|---|---|"]
+    head += "| task sensitivity (rollout / unit) | head norm |"
+    lines = [head, "|---|---|---|---|---|---|---|"]
 
     def pair(sources: dict[str, dict], column: str, fmt: str) -> str:
         values = [sources[s][column] for s in SOURCES]
         return " / ".join("-" if math.isnan(v) else format(v, fmt) for v in values)
 
     for (scheme, layer), sources in by_layer.items():
+        head_norm = sources["rollout"]["head_norm"]  # parameters only: the same for both sources
+        norm = "-" if math.isnan(head_norm) else f"{head_norm:.3g}"
         lines.append(
             f"| {scheme} | {layer} | {sources['rollout']['params']:,} | "
             f"{pair(sources, 'scale_ratio', '.2f')} | {pair(sources, 'saturation', '.1%')} | "
-            f"{pair(sources, 'task_sensitivity', '.3f')} |"
+            f"{pair(sources, 'task_sensitivity', '.3f')} | {norm} |"
         )
     return "\n".join(lines)

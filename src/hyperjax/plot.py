@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -28,14 +30,18 @@ def method_name(row: dict, with_lr: bool) -> str:
     return f"{name} lr={row['lr']:g}" if with_lr else name
 
 
-def load_scores(run_dirs: list[Path | str], metric: str) -> tuple[dict, np.ndarray]:
-    """{method: array (seeds, chunks)} of `metric`, and the env steps of each chunk."""
+def load_scores(
+    run_dirs: list[Path | str], metric: str | Callable[[dict], float]
+) -> tuple[dict, np.ndarray]:
+    """{method: array (seeds, chunks)} of `metric` (a column, or a function of a row), and the
+    env steps of each chunk."""
     rows = [row for d in run_dirs for row in read_metrics(d)]
+    value = metric if callable(metric) else operator.itemgetter(metric)
     with_lr = len({row["lr"] for row in rows}) > 1
     per_run: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     steps: dict[float, None] = {}
     for row in rows:
-        per_run[method_name(row, with_lr)][row["run"]].append(row[metric])
+        per_run[method_name(row, with_lr)][row["run"]].append(value(row))
         steps[row["env_steps"]] = None
     scores = {}
     for method, runs in per_run.items():
@@ -102,9 +108,12 @@ def symlog_ticks(low: float, high: float, linthresh: float) -> list[float]:
 
 
 def save_figure(fig, ax, out: Path | str) -> Path:
-    """Grid, legend, PNG and SVG beside each other; returns the PNG's path."""
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    """Grid, legend (on the first of several axes), PNG and SVG beside each other; returns the
+    PNG's path."""
+    axes = list(np.atleast_1d(ax).flat)
+    for each in axes:
+        each.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from hyperjax.algos.ppo import PPOHParams
 from hyperjax.checkpoint import SweepCheckpointer
 from hyperjax.config import INIT_SCHEMES, TrainConfig, check_scheme, policy_kind_of
+from hyperjax.diagnostics import scale_references, with_scale_ratios
 from hyperjax.errors import ConfigError, check_positive
 from hyperjax.evaluate import evaluation_rows, make_evaluate
 from hyperjax.train import Trainer, make_train
@@ -159,6 +160,7 @@ class GroupProgram:
     run_chunk: Callable
     name: str = ""  # the group's name in checkpoints and logs (its policy kind unless split)
     evaluators: dict = field(default_factory=dict)
+    references: dict = field(default_factory=dict)  # scheme -> base-init RMS per layer
     _compiled: tuple | None = None  # (executable, seconds) from memory_bytes, reused by compile
 
     def evaluator(self, split: str, num_trials: int) -> Callable:
@@ -195,6 +197,22 @@ class GroupProgram:
     def initial_state(self):
         keys, params, hparams = initial_batch(self.trainer, self.cfg, self.runs)
         return self.init(keys, params, hparams)
+
+    def rows(self, metrics: dict, chunk: int) -> list[dict]:
+        """One chunk's metrics (on the host) -> a row per run, with each generated layer's
+        weight RMS turned into its scale ratio against the run's own base init."""
+        rows = chunk_rows(self.runs, metrics, chunk, self.cfg, self.cfg.policy.kind)
+        if not self.cfg.diagnostic_samples:
+            return rows
+        return [
+            with_scale_ratios(row, self.scale_references(run.init))
+            for row, run in zip(rows, self.runs, strict=True)
+        ]
+
+    def scale_references(self, scheme: str) -> dict[str, float]:
+        if scheme not in self.references:
+            self.references[scheme] = scale_references(self.trainer.agent, scheme)
+        return self.references[scheme]
 
     def memory_bytes(self) -> int:
         """Bytes one chunk needs per device, XLA's count for the compiled program: arguments
@@ -338,8 +356,7 @@ def run_sweep(
             name = program.name
             states[name], metrics = executables[name](states[name])
             metrics = to_host(metrics)  # the chunk's only host sync per group
-            kind = program.cfg.policy.kind
-            chunk_metrics.extend(chunk_rows(program.runs, metrics, chunk, cfg, kind))
+            chunk_metrics.extend(program.rows(metrics, chunk))
         seconds = time.perf_counter() - start
         train_seconds += seconds
         sps = len(runs) * cfg.steps_per_chunk / seconds

@@ -33,6 +33,7 @@ from hyperjax.algos.ppo import (
     normalize_advantages,
 )
 from hyperjax.config import TrainConfig
+from hyperjax.diagnostics import policy_diagnostics
 from hyperjax.nets import distributions
 
 REWARD_CLIP = 10.0
@@ -407,7 +408,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
         metrics.update(jax.tree.map(jnp.mean, aux))
         metrics.update(vae_metrics)
         metrics["diverged"] = diverged.astype(jnp.float32)
-        return state, metrics
+        return state, (metrics, diagnostic_probe(batch, rng))
 
     # ---- VariBAD ----------------------------------------------------------------------------
     def vae_step(vae: VAEState, key: jax.Array):
@@ -488,9 +489,27 @@ def make_train(cfg: TrainConfig) -> Trainer:
         )
         return agent.act(state.params, final_obs, z).value
 
+    # ---- diagnostics ----------------------------------------------------------------------
+    probe_size = min(cfg.diagnostic_samples, num_envs * num_steps)
+
+    def diagnostic_probe(batch: Transition, rng: jax.Array):
+        """(obs, z) of `probe_size` random samples of a rollout (empty when diagnostics are off).
+        The key is derived from the run's, never replacing it: diagnostics change no training."""
+        if not probe_size:
+            return ()
+        pick = jax.random.choice(
+            jax.random.fold_in(rng, 1), num_envs * num_steps, (probe_size,), replace=False
+        )
+        flat = lambda x: x.reshape((num_envs * num_steps,) + x.shape[2:])[pick]  # noqa: E731
+        return flat(batch.obs), flat(batch.z)
+
     def run_chunk(state: TrainState):
-        state, metrics = jax.lax.scan(update_step, state, None, cfg.updates_per_chunk)
-        return state, summarize_chunk(metrics, cfg)
+        state, (metrics, probes) = jax.lax.scan(update_step, state, None, cfg.updates_per_chunk)
+        summary = summarize_chunk(metrics, cfg)
+        if probe_size:  # the chunk's final policy, on samples of its last rollout
+            obs, z = jax.tree.map(lambda x: x[-1], probes)
+            summary.update(policy_diagnostics(agent.policy, state.params["policy"], obs, z))
+        return state, summary
 
     def train(key: jax.Array, params, hparams: PPOHParams):
         state = init(key, params, hparams)

@@ -1,0 +1,85 @@
+"""What the always-on policy diagnostics cost: training chunks with them (the default, 64
+samples) against the same program without (`train.diagnostic_samples 0`), timed alternately in
+one process so that both see the same machine state. Overhead = median over rounds of the
+paired ratio (with / without) - 1. The diagnostics run once per chunk, so their share falls with
+the updates per chunk: the product's default (10) and the worst case (1) are both measured.
+Prints a table and writes benchmarks/results/diagnostics_overhead.csv.
+
+    python benchmarks/diagnostics_overhead.py                       # XL grid-world VariBAD + HN
+    python benchmarks/diagnostics_overhead.py --cases grid-small-rl2 --updates 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import time
+
+import jax
+from common import machine, print_table, write_csv
+from training_speed import CASES
+
+from hyperjax.config import TrainConfig
+from hyperjax.sweep import GroupProgram, plan_runs
+
+
+def chunk_timer(cfg: TrainConfig, scheme: str):
+    """(a function timing one more chunk of a compiled one-run program, compile seconds)."""
+    runs = plan_runs([scheme], [0], [cfg.ppo.lr])
+    program = GroupProgram.build(cfg, runs[0].kind, runs)
+    state = program.initial_state()
+    chunk, compile_s = program.compile(state)
+    holder = {"state": chunk(state)[0]}  # warm-up (and VariBAD's buffer fills)
+
+    def one_chunk() -> float:
+        start = time.perf_counter()
+        holder["state"], metrics = chunk(holder["state"])
+        jax.block_until_ready(metrics)
+        return time.perf_counter() - start
+
+    return one_chunk, compile_s
+
+
+def measure(name: str, updates: int, rounds: int, samples: int) -> dict[str, object]:
+    cfg, scheme = CASES[name]
+    cfg = cfg.replace(
+        updates_per_chunk=updates,
+        total_env_steps=cfg.steps_per_update * updates,
+        # As training_speed.py: VariBAD updates from the first chunk on.
+        vae=dataclasses.replace(cfg.vae, buffer_trials=1000, precollect_steps=0),
+    )
+    with_diag, compile_on = chunk_timer(cfg.replace(diagnostic_samples=samples), scheme)
+    without, compile_off = chunk_timer(cfg.replace(diagnostic_samples=0), scheme)
+    on, off = [], []
+    for _ in range(rounds):  # alternate, so that drifts of the machine hit both alike
+        off.append(without())
+        on.append(with_diag())
+    ratios = [a / b for a, b in zip(on, off, strict=True)]
+    return {
+        "case": name,
+        "updates_per_chunk": updates,
+        "samples": samples,
+        "chunk_s_without": statistics.median(off),
+        "chunk_s_with": statistics.median(on),
+        "overhead_%": 100 * (statistics.median(ratios) - 1),
+        "frames_s_without": cfg.steps_per_chunk / statistics.median(off),
+        "compile_s_extra": compile_on - compile_off,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=["grid-xl-varibad"], choices=list(CASES))
+    parser.add_argument("--updates", nargs="+", type=int, default=[10, 1])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--samples", type=int, default=TrainConfig().diagnostic_samples)
+    args = parser.parse_args(argv)
+    print(f"machine: {machine()}")
+    rows = [measure(n, u, args.rounds, args.samples) for n in args.cases for u in args.updates]
+    print_table(rows, list(rows[0]))
+    print(f"wrote {write_csv(rows, 'diagnostics_overhead')}")
+
+
+if __name__ == "__main__":
+    main()
