@@ -25,11 +25,11 @@ from hyperjax.sweep import GroupProgram, plan_runs
 
 
 def chunk_timer(cfg: TrainConfig, scheme: str):
-    """(a function timing one more chunk of a compiled one-run program, compile seconds)."""
+    """A function timing one more chunk of a compiled one-run program."""
     runs = plan_runs([scheme], [0], [cfg.ppo.lr])
     program = GroupProgram.build(cfg, runs[0].kind, runs)
     state = program.initial_state()
-    chunk, compile_s = program.compile(state)
+    chunk, _ = program.compile(state)
     holder = {"state": chunk(state)[0]}  # warm-up (and VariBAD's buffer fills)
 
     def one_chunk() -> float:
@@ -38,7 +38,7 @@ def chunk_timer(cfg: TrainConfig, scheme: str):
         jax.block_until_ready(metrics)
         return time.perf_counter() - start
 
-    return one_chunk, compile_s
+    return one_chunk
 
 
 def measure(name: str, updates: int, rounds: int, samples: int) -> dict[str, object]:
@@ -49,8 +49,8 @@ def measure(name: str, updates: int, rounds: int, samples: int) -> dict[str, obj
         # As training_speed.py: VariBAD updates from the first chunk on.
         vae=dataclasses.replace(cfg.vae, buffer_trials=1000, precollect_steps=0),
     )
-    with_diag, compile_on = chunk_timer(cfg.replace(diagnostic_samples=samples), scheme)
-    without, compile_off = chunk_timer(cfg.replace(diagnostic_samples=0), scheme)
+    with_diag = chunk_timer(cfg.replace(diagnostic_samples=samples), scheme)
+    without = chunk_timer(cfg.replace(diagnostic_samples=0), scheme)
     on, off = [], []
     for _ in range(rounds):  # alternate, so that drifts of the machine hit both alike
         off.append(without())
@@ -64,7 +64,6 @@ def measure(name: str, updates: int, rounds: int, samples: int) -> dict[str, obj
         "chunk_s_with": statistics.median(on),
         "overhead_%": 100 * (statistics.median(ratios) - 1),
         "frames_s_without": cfg.steps_per_chunk / statistics.median(off),
-        "compile_s_extra": compile_on - compile_off,
     }
 
 
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=["grid-xl-varibad"], choices=list(CASES))
     parser.add_argument("--updates", nargs="+", type=int, default=[10, 1])
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--samples", type=int, default=TrainConfig().diagnostic_samples)
     args = parser.parse_args(argv)
     print(f"machine: {machine()}")

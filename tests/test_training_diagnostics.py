@@ -2,12 +2,13 @@
 update, that a vmapped sweep's equal each run's alone, and that they never change training."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from test_train import TINY_BANDIT
 
 from hyperjax.algos.ppo import PPOHParams
-from hyperjax.config import TrainConfig
+from hyperjax.config import TrainConfig, policy_kind_of
 from hyperjax.diagnostics import (
     policy_diagnostics,
     policy_layers,
@@ -15,6 +16,7 @@ from hyperjax.diagnostics import (
     with_scale_ratios,
 )
 from hyperjax.errors import ConfigError
+from hyperjax.nets.hyper import HyperHeads, generated_weight
 from hyperjax.sweep import GroupProgram, plan_runs
 from hyperjax.train import make_train
 
@@ -129,6 +131,35 @@ def test_diagnostics_change_nothing_that_is_trained():
     for a, b in zip(*(jax.tree.leaves(r[0]) for r in results.values()), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert float(results[0][1]["loss"]) == pytest.approx(float(results[64][1]["loss"]), rel=1e-5)
+
+
+def materialised_weights(kind: str, layer: dict, e: jax.Array) -> jax.Array:
+    """Each sample's base weights (B, d_in, d_out), built one by one: the slow reference."""
+    if kind == "hypernet":
+        return generated_weight(HyperHeads(**layer), e)
+    if kind == "film":
+        scale = e @ layer["scale_head"]["kernel"] + layer["scale_head"]["bias"]
+        return layer["base"]["kernel"][None] * scale[:, None, :]
+    return jnp.broadcast_to(layer["kernel"], (e.shape[0], *layer["kernel"].shape))
+
+
+@pytest.mark.parametrize("scheme", ["hfi", "kaiming", "film_normc", "standard"])
+def test_weight_statistics_from_the_gram_matrix_equal_the_materialised_weights(scheme):
+    kind = policy_kind_of(scheme)
+    trainer = make_train(CFG.replace(policy=CFG.policy.replace(kind=kind)))
+    params = trainer.agent.init(jax.random.key(3), scheme)
+    found = diagnostics_of(trainer, params, z_scale=2.0)
+    z = 2.0 * jax.random.normal(jax.random.split(jax.random.key(7))[1], (32, trainer.agent.z_dim))
+    embed = params["policy"]["params"]["task_embed"]
+    e = jnp.tanh(z @ embed["kernel"] + embed["bias"])
+    for layer in LAYERS:
+        weights = materialised_weights(kind, params["policy"]["params"][layer], e)
+        rms = jnp.sqrt(jnp.mean(jnp.square(weights)))
+        spread = jnp.sqrt(jnp.mean(jnp.var(weights, axis=0))) / rms
+        assert found[f"diag/{layer}/weight_rms"] == pytest.approx(float(rms), rel=1e-4), layer
+        assert found[f"diag/{layer}/task_sensitivity"] == pytest.approx(
+            float(spread), rel=1e-3, abs=1e-6
+        ), layer
 
 
 def test_diagnostic_samples_must_be_a_non_negative_integer():
