@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from matplotlib import ticker
 
 from hyperjax.diagnostics import OUTPUT_LAYERS, PREFIX, QUANTITIES
 from hyperjax.errors import ConfigError, check_choice
@@ -74,6 +75,10 @@ def plot_diagnostics(run_dirs: list[Path | str], out: Path | str, layer: str = H
             ax.fill_between(x, *interval[method], color=color, alpha=0.2)
         if quantity in LOG_SCALE:
             ax.set_yscale("log")
+            # Labels at 1, 2, 5 x 10^k, written 0.2 rather than 2 x 10^-1.
+            ax.yaxis.set_minor_locator(ticker.LogLocator(subs=(2.0, 5.0)))
+            ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
         ax.set_title(TITLES[quantity], fontsize=9)
     for ax in axes[-1]:
         ax.set_xlabel("env steps per run")
