@@ -32,3 +32,4 @@ step training_speed.py --cases grid-small-rl2 cheetah-small-rl2 --num-envs 2048 
   --repeats 3 --csv-name training_speed_2048
 step brax_peer.py --envs 2048 --updates 4 --repeats 3
 step hypernet_layer.py --sizes XS XL --batch 16384 --repeats 20 --csv-name hypernet_layer_b16384
+step diagnostics_overhead.py --cases grid-xl-varibad --updates 10 1 --rounds 5
