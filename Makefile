@@ -7,15 +7,25 @@ STAMP := $(VENV)/.installed
 export JAX_COMPILATION_CACHE_DIR ?= $(HOME)/.cache/hyperjax/jax
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test test-slow lint format demo bench bench-accelerator reproduce clean
+.PHONY: install lock test test-slow lint format demo bench bench-accelerator reproduce clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package (transitive ones too) to what CI tested.
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
+
+# After changing pyproject.toml's dependencies: resolve them afresh and record the result.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -e ".[dev]"
+	{ head -3 constraints.txt; .venv-lock/bin/pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt
+	rm -rf .venv-lock
 
 test: $(STAMP)
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --durations=15
