@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/brax_peer.py
 	$(BIN)/python benchmarks/env_throughput.py
 	$(BIN)/python benchmarks/diagnostics_overhead.py
+	$(BIN)/python benchmarks/varibad_update.py
 
 # The same scripts at GPU/TPU batch sizes (after `pip install -e ".[cuda]"` into the venv).
 bench-accelerator: $(STAMP)

@@ -24,8 +24,8 @@ step() {
 
 "$PYTHON" -c "import jax, hyperjax.sweep; print('devices:', jax.devices())" || exit 1
 step hypernet_layer.py --sizes XS S M L XL --batch 1600 --repeats 20
-step training_speed.py --cases grid-xl-varibad grid-small-varibad grid-small-rl2-standard \
-  --repeats 5
+step training_speed.py --cases paper-grid-xl-hn paper-grid-small-hn grid-small-rl2-standard \
+  --vae reference --repeats 5
 step sweep_scaling.py --runs 1 16 256 --updates 2 --repeats 3
 step env_throughput.py --envs grid-world cheetah-dir --batch-sizes 16 2048 --repeats 3
 step training_speed.py --cases grid-small-rl2 cheetah-small-rl2 --num-envs 2048 --updates 2 \

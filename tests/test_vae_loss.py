@@ -430,6 +430,37 @@ def test_buffer_still_hands_out_slots_in_fifo_order_when_none_is_held():
     assert handed == [2, 3, 4, 0, 1, 2, 3, 4]
 
 
+def fifo_slots_over_whole_buffer(slot, next_slot, trial_end, capacity):
+    """The slot hand-out searched over every slot of the buffer (the O(capacity) reference):
+    (new slots, new cursor)."""
+    held = np.zeros(capacity, bool)
+    held[slot[~trial_end]] = True
+    new_slot, cursor, offset = slot.copy(), next_slot, 0
+    for env in np.flatnonzero(trial_end):
+        while held[(next_slot + offset) % capacity]:
+            offset += 1
+        new_slot[env] = (next_slot + offset) % capacity
+        offset += 1
+        cursor = (next_slot + offset) % capacity
+    return new_slot, cursor
+
+
+@pytest.mark.parametrize("capacity", [4, 7, 64])
+def test_slots_searched_near_the_cursor_are_those_of_a_whole_buffer_search(capacity):
+    num_envs, rng = 4, np.random.default_rng(capacity)
+    buffer = varibad.buffer_init(capacity, num_envs, 3, 1, 1)
+    add = jax.jit(varibad.buffer_add_step)
+    for _ in range(200):
+        trial_end = rng.random(num_envs) < 0.4
+        expected = fifo_slots_over_whole_buffer(
+            np.asarray(buffer.slot), int(buffer.next_slot), trial_end, capacity
+        )
+        zeros = jnp.zeros((num_envs, 1))
+        buffer = add(buffer, zeros, zeros, jnp.zeros(num_envs), zeros, jnp.asarray(trial_end))
+        np.testing.assert_array_equal(buffer.slot, expected[0])
+        assert int(buffer.next_slot) == expected[1]
+
+
 # ---- re-encoding the running trials --------------------------------------------------------------
 
 

@@ -104,6 +104,10 @@ class Trainer(NamedTuple):
     # (state, hidden, prev_action, prev_reward, raw_obs, obs, start, task) -> (hidden, z)
     infer: Any
     normalize_obs: Any  # (obs, stats) -> obs as the policy sees it
+    # VariBAD's pieces, for benchmarks and tests: (VAEState, key) -> (VAEState, metrics), one
+    # VAE update; (VAEState, hidden) -> hidden, the memory re-encoded from the running trials.
+    vae_step: Any
+    reencode_running: Any
 
 
 def make_train(cfg: TrainConfig) -> Trainer:
@@ -522,6 +526,8 @@ def make_train(cfg: TrainConfig) -> Trainer:
         train=train,
         infer=infer,
         normalize_obs=normalize_obs,
+        vae_step=vae_step,
+        reencode_running=reencode_running,
     )
 
 

@@ -94,15 +94,19 @@ def buffer_add_step(
     complete = buffer.complete.at[closed].set(True, mode="drop")
     # Hand out the next slots in FIFO order from `next_slot`, in env order, skipping the slots
     # that envs still in their trial hold (with trials of different lengths the FIFO cursor can
-    # reach them). There are always enough: capacity >= E and at most E - (ended) are held.
-    held = (
-        jnp.zeros((capacity,), bool).at[jnp.where(trial_end, capacity, slot)].set(True, mode="drop")
-    )
-    order = (buffer.next_slot + jnp.arange(capacity)) % capacity  # slots in FIFO order
-    free_so_far = jnp.cumsum((~held[order]).astype(jnp.int32))  # free slots up to each offset
+    # reach them). At most E - (ended) slots are held, so the (ended)-th free slot lies within
+    # the next E slots: the search looks at those only, O(E log E) per step whatever the
+    # capacity (searching all of it took 18 ms per 60-step rollout with the paper's 100,000
+    # trials, 0.5 ms now: benchmarks/RESULTS.md).
+    num_envs = slot.shape[0]
+    order = (buffer.next_slot + jnp.arange(num_envs)) % capacity  # the next E slots, FIFO order
+    held_slots = jnp.sort(jnp.where(trial_end, -1, slot))  # -1: the env's trial just ended
+    found = jnp.clip(jnp.searchsorted(held_slots, order), 0, num_envs - 1)
+    held = held_slots[found] == order
+    free_so_far = jnp.cumsum((~held).astype(jnp.int32))  # free slots up to each offset
     rank = jnp.cumsum(trial_end.astype(jnp.int32))  # 1-based rank of an ending env
     offset = jnp.searchsorted(free_so_far, rank, side="left")  # offset of its free slot
-    new_slot = jnp.where(trial_end, order[jnp.minimum(offset, capacity - 1)], slot)
+    new_slot = jnp.where(trial_end, order[jnp.minimum(offset, num_envs - 1)], slot)
     num_ended = trial_end.sum(dtype=jnp.int32)
     last_offset = jnp.searchsorted(free_so_far, num_ended, side="left")
     next_slot = jnp.where(
