@@ -35,7 +35,7 @@ from training_speed import CASES, PYTORCH_FRAMES_PER_S
 
 from hyperjax.algos import varibad
 from hyperjax.algos.ppo import PPOHParams
-from hyperjax.sweep import config_for_kind, run_keys
+from hyperjax.sweep import compiled_memory_bytes, config_for_kind, run_keys
 from hyperjax.train import make_train
 
 
@@ -67,16 +67,6 @@ def median_ms(fn, args, repeats: int) -> float:
         jax.block_until_ready(fn(*args))
         times.append(time.perf_counter() - start)
     return 1e3 * statistics.median(times)
-
-
-def peak_bytes(compiled) -> int:
-    stats = compiled.memory_analysis()
-    return int(
-        stats.argument_size_in_bytes
-        + stats.output_size_in_bytes
-        - stats.alias_size_in_bytes
-        + stats.temp_size_in_bytes
-    )
 
 
 def measure(name: str, repeats: int, buffer_trials: int | None) -> dict[str, object]:
@@ -126,7 +116,7 @@ def measure(name: str, repeats: int, buffer_trials: int | None) -> dict[str, obj
     flops = matmul_flops(jax.make_jaxpr(trainer.vae_step)(state.vae, key).jaxpr)
     row["vae_update_gflop"] = flops / 1e9
     row["vae_fraction_of_matmul"] = flops / one_vae_ms / 1e6 / matmul_rate
-    row["vae_peak_mib"] = peak_bytes(compiled) / 2**20
+    row["vae_peak_mib"] = compiled_memory_bytes(compiled) / 2**20
 
     # Inside one VAE update: the posterior GRU forward + backward; the rest is decoding and Adam.
     buffer = state.vae.buffer

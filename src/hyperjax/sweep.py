@@ -222,13 +222,7 @@ class GroupProgram:
         start = time.perf_counter()
         compiled = self.run_chunk.lower(state).compile()
         self._compiled = (compiled, time.perf_counter() - start)
-        stats = compiled.memory_analysis()
-        return int(
-            stats.argument_size_in_bytes
-            + stats.output_size_in_bytes
-            - stats.alias_size_in_bytes
-            + stats.temp_size_in_bytes
-        )
+        return compiled_memory_bytes(compiled)
 
     def compile(self, state) -> tuple[Callable, float]:
         """Ahead-of-time compile of one chunk; returns the executable and seconds taken."""
@@ -237,6 +231,18 @@ class GroupProgram:
         start = time.perf_counter()
         compiled = self.run_chunk.lower(state).compile()
         return compiled, time.perf_counter() - start
+
+
+def compiled_memory_bytes(compiled: jax.stages.Compiled) -> int:
+    """XLA's count of the bytes a compiled program needs per device: arguments and outputs
+    (less what donated arguments alias) and temporaries."""
+    stats = compiled.memory_analysis()
+    return int(
+        stats.argument_size_in_bytes
+        + stats.output_size_in_bytes
+        - stats.alias_size_in_bytes
+        + stats.temp_size_in_bytes
+    )
 
 
 def run_sharding(num_runs: int) -> NamedSharding:
