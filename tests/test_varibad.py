@@ -257,13 +257,15 @@ def test_bandit_later_pulls_beat_the_first():
 
 @pytest.mark.slow
 def test_grid_world_few_shot_adaptation():
-    """24 chunks (230k steps): the decoder learns, and the last episode of a trial returns
-    clearly more than the first (the agent explores, then exploits what it inferred)."""
-    cfg = GRID.replace(total_env_steps=16 * 60 * 10 * 24)
+    """96 chunks (922k steps, about 35 s here): the decoder learns, and the last episode of a
+    trial returns clearly more than the first (the agent explores, then exploits what it
+    inferred). With the authors' grid VAE (issue 14) 230k steps no longer suffice: at 230k the
+    episodes were level (1.17, 0.94); at 922k they were 2.96 for the first, 6.3-6.5 after."""
+    cfg = GRID.replace(total_env_steps=16 * 60 * 10 * 96)
     final, before, after = _train_and_score(cfg)
     assert after < 0.5 * before, (before, after)
-    assert final["episode_return_3"] > final["episode_return_0"] + 0.3, final
-    assert final["trial_return"] > 4.0, final
+    assert final["episode_return_3"] > final["episode_return_0"] + 1.0, final
+    assert final["trial_return"] > 10.0, final
 
 
 def _reward_loss(trainer, cfg, vae_params, buffer, index):
