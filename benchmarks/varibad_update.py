@@ -23,13 +23,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import statistics
-import time
 
 import jax
 import jax.extend
 import jax.numpy as jnp
-from common import machine, print_table, write_csv
+from common import machine, median_seconds, print_table, write_csv
 from hypernet_layer import matmul_gflops
 from training_speed import CASES, PYTORCH_FRAMES_PER_S
 
@@ -60,13 +58,9 @@ def matmul_flops(jaxpr: jax.extend.core.Jaxpr) -> float:
 
 
 def median_ms(fn, args, repeats: int) -> float:
-    jax.block_until_ready(fn(*args))  # compiled and warm
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    """Median milliseconds of `fn(*args)`, after one warm-up call."""
+    jax.block_until_ready(fn(*args))
+    return 1e3 * median_seconds(lambda: fn(*args), repeats)
 
 
 def measure(name: str, repeats: int, buffer_trials: int | None) -> dict[str, object]:

@@ -11,12 +11,12 @@ from hyperjax.algos.ppo import PPOHParams
 from hyperjax.config import TrainConfig, policy_kind_of
 from hyperjax.diagnostics import (
     policy_diagnostics,
-    policy_layers,
     scale_references,
     with_scale_ratios,
 )
 from hyperjax.errors import ConfigError
 from hyperjax.nets.hyper import HyperHeads, generated_weight
+from hyperjax.nets.policy import layer_names
 from hyperjax.sweep import GroupProgram, plan_runs
 from hyperjax.train import make_train
 
@@ -25,7 +25,7 @@ CFG = TINY_BANDIT.replace(
     total_env_steps=16 * 20 * 2,
     updates_per_chunk=1,
 )
-LAYERS = policy_layers(CFG.policy)
+LAYERS = layer_names(CFG.policy)
 HIDDEN = [layer for layer in LAYERS if "hidden" in layer]
 
 

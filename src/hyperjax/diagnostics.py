@@ -40,7 +40,6 @@ from hyperjax import envs
 from hyperjax.agent import Agent
 from hyperjax.config import (
     INIT_SCHEMES,
-    PolicyConfig,
     TrainConfig,
     check_scheme,
     policy_kind_of,
@@ -48,14 +47,12 @@ from hyperjax.config import (
 from hyperjax.envs import TrialWrapper
 from hyperjax.errors import check_positive
 from hyperjax.nets.inits import BaseInit
-from hyperjax.nets.policy import ActorCritic, layer_base_inits
+from hyperjax.nets.policy import OUTPUT_LAYERS, ActorCritic, layer_base_inits, layer_names
 
 SATURATED = 0.95
 SOURCES = ("rollout", "unit")
 PREFIX = "diag/"  # metric names: diag/<layer>/<quantity>
 QUANTITIES = ("scale_ratio", "saturation", "task_sensitivity", "head_norm")
-TOWERS = ("actor", "critic")
-OUTPUT_LAYERS = ("actor_out", "critic_out")
 # Entries of f drawn to estimate its RMS (enough for 0.3% on a uniform init).
 _BASE_DRAW_ENTRIES = 100_000
 
@@ -202,7 +199,7 @@ def policy_diagnostics(policy: ActorCritic, variables: dict, obs: jax.Array, z: 
     second_moment = e1.T @ e1 / e1.shape[0]
     centred = e1 - e1.mean(0)  # the constant column is exactly 0 here
     covariance = centred.T @ centred / e1.shape[0]
-    for name in policy_layers(policy.cfg):
+    for name in layer_names(policy.cfg):
         gram = weight_gram(kind, params[name], e1.shape[1])
         d_in, d_out = _layer_shape(kind, params[name])
         mean_square = jnp.sum(gram * second_moment)  # E_b ||W(e_b)||^2
@@ -216,12 +213,6 @@ def policy_diagnostics(policy: ActorCritic, variables: dict, obs: jax.Array, z: 
             pre_activation = captured[name]["__call__"][0]
             out[_key(name, "saturation")] = jnp.mean(jnp.abs(jnp.tanh(pre_activation)) > SATURATED)
     return {k: v.astype(jnp.float32) for k, v in out.items()}
-
-
-def policy_layers(cfg: PolicyConfig) -> tuple[str, ...]:
-    """Names of the actor's and critic's layers (hidden, then the two outputs)."""
-    hidden = [f"{tower}_hidden_{i}" for i in range(len(cfg.hidden)) for tower in TOWERS]
-    return (*hidden, *OUTPUT_LAYERS)
 
 
 def scale_references(agent: Agent, scheme: str, key: jax.Array | None = None) -> dict[str, float]:
@@ -278,7 +269,7 @@ def inspect_scheme(
     for source in SOURCES:
         found = policy_diagnostics(agent.policy, variables, obs, inputs.z[source][:count])
         found = with_scale_ratios({k: float(v) for k, v in found.items()}, references)
-        for layer in ("task_embed", *policy_layers(cfg.policy)):
+        for layer in ("task_embed", *layer_names(cfg.policy)):
             row = {
                 "init": scheme,
                 "layer": layer,

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib import ticker
 
-from hyperjax.diagnostics import OUTPUT_LAYERS, PREFIX, QUANTITIES
+from hyperjax.diagnostics import PREFIX, QUANTITIES
 from hyperjax.errors import ConfigError, check_choice
+from hyperjax.nets.policy import OUTPUT_LAYERS
 from hyperjax.plot import interval_estimates, load_scores, plt, save_figure
 from hyperjax.runlog import read_metrics
 

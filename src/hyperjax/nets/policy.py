@@ -94,12 +94,21 @@ def _actor_and_critic(
     return mean_or_logits, value
 
 
+OUTPUT_LAYERS = ("actor_out", "critic_out")
+
+
+def layer_names(cfg: PolicyConfig) -> tuple[str, ...]:
+    """Parameter names of the actor's and critic's layers, as `_actor_and_critic` makes them:
+    the hidden layers (actor and critic by depth), then the two outputs."""
+    hidden = [
+        f"{tower}_hidden_{i}" for i in range(len(cfg.hidden)) for tower in ("actor", "critic")
+    ]
+    return (*hidden, *OUTPUT_LAYERS)
+
+
 def layer_base_inits(cfg: PolicyConfig, scheme: str, discrete: bool) -> dict[str, BaseInit]:
     """The base init f of every actor and critic layer (by parameter name) under `scheme`."""
-    bases = {}
-    for i in range(len(cfg.hidden)):
-        bases[f"actor_hidden_{i}"] = hidden_base_init()
-        bases[f"critic_hidden_{i}"] = hidden_base_init()
+    bases = {name: hidden_base_init() for name in layer_names(cfg)}
     bases["actor_out"] = actor_out_base_init(discrete)
     bases["critic_out"] = _critic_out_init(cfg, scheme)
     return bases
