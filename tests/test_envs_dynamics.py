@@ -24,12 +24,15 @@ ACTIVE = {
     ("walker-params", "positional"): {"mass", "damping", "friction"},
     ("hopper-params", "positional"): {"damping", "friction"},
     ("walker-params", "mjx"): {"mass", "inertia", "damping", "friction"},
+    ("walker-params", "mujoco"): {"mass", "inertia", "damping", "friction"},
+    ("hopper-params", "mujoco"): {"mass", "inertia", "damping", "friction"},
 }
 # The System fields each backend reads for mass, inertia, damping, friction.
 READS = {
     "generalized": ("link.inertia.mass", "link.inertia.i", "dof.damping", "geom_friction"),
     "positional": ("link.inertia.mass", "link.constraint_ang_damping", "geom_friction"),
     "mjx": ("body_mass", "body_inertia", "dof_damping", "geom_friction"),
+    "mujoco": ("body_mass", "body_inertia", "dof_damping", "geom_friction"),
 }
 
 
@@ -103,7 +106,9 @@ def _family_tasks(env) -> tuple[list[str], jnp.ndarray]:
         ("walker-params", "positional"),
         ("hopper-params", "generalized"),
         ("hopper-params", "positional"),
+        ("hopper-params", "mujoco"),
         pytest.param("walker-params", "mjx", marks=pytest.mark.slow),
+        pytest.param("walker-params", "mujoco", marks=pytest.mark.slow),
     ],
 )
 def test_tasks_change_trajectories_per_backend(name, backend):

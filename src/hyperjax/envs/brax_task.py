@@ -15,15 +15,30 @@ import brax.envs
 import jax
 import jax.numpy as jnp
 from brax.envs.base import State
-from mujoco import mjx
 
+from hyperjax.envs import mujoco_models
 from hyperjax.envs.base import SPLITS, MetaEnv
 from hyperjax.errors import ConfigError, check_choice
 
-BACKENDS = ("positional", "spring", "generalized", "mjx")
-# See README "Physics backend": positional is the fastest on CPU and GPU and keeps contacts
-# stable on these bodies; generalized is the most MuJoCo-like but several times slower.
+# Brax's pipelines on Brax's own body models.
+BRAX_BACKENDS = ("positional", "spring", "generalized", "mjx")
+# "mujoco": the authors' gym MuJoCo models stepped by MJX (`mujoco_models`), the paper's physics.
+BACKENDS = (*BRAX_BACKENDS, "mujoco")
+# See README "Physics backend": positional is the fastest on CPU and keeps contacts stable on
+# these bodies; the experiment files' paper variants use "mujoco".
 DEFAULT_BACKEND = "positional"
+
+
+def check_backend(backend: str, mujoco_model: str | None, task: str) -> None:
+    """One-line errors for an unknown backend, or "mujoco" on a task without an authors' model."""
+    allowed = BACKENDS if mujoco_model else BRAX_BACKENDS
+    if backend == "mujoco" and not mujoco_model:
+        raise ConfigError(
+            f"env.backend: 'mujoco' runs the authors' MuJoCo models and {task} has none; "
+            f"allowed: {', '.join(allowed)}"
+        )
+    check_choice("env.backend", backend, allowed)
+
 
 # Held-out splits of a 1-D task parameter u in [0, 1): the range is cut into N_BINS equal bins
 # and every fourth bin (offset 2) is the test split, so both splits span the whole range.
@@ -61,6 +76,8 @@ class BraxTaskEnv(MetaEnv):
     """
 
     brax_name: str = ""
+    # The authors' model in `mujoco_models.MODELS` (backend "mujoco"); None: the task has none.
+    mujoco_model: str | None = None
     default_ctrl_cost_weight: float = 0.1
     metric_names: tuple[str, ...] = ()
 
@@ -70,7 +87,7 @@ class BraxTaskEnv(MetaEnv):
         ctrl_cost_weight: float | None = None,
         reset_noise_scale: float | None = None,
     ):
-        check_choice("env.backend", backend, BACKENDS)
+        check_backend(backend, self.mujoco_model, type(self).__name__)
         if ctrl_cost_weight is None:
             ctrl_cost_weight = self.default_ctrl_cost_weight
         if not ctrl_cost_weight >= 0:
@@ -82,7 +99,11 @@ class BraxTaskEnv(MetaEnv):
             kwargs["reset_noise_scale"] = reset_noise_scale
         self.ctrl_cost_weight = float(ctrl_cost_weight)
         self._backend = backend
-        self._env = brax.envs.get_environment(self.brax_name, backend=backend, **kwargs)
+        if backend == "mujoco":
+            noise = kwargs.pop("reset_noise_scale", None)
+            self._env = mujoco_models.MujocoBody(self.mujoco_model, noise)
+        else:
+            self._env = brax.envs.get_environment(self.brax_name, backend=backend, **kwargs)
         # A Python float, read here once: on mjx the System holds jax arrays, and `Env.dt`
         # computed from them inside a jit trace would be a tracer.
         self._dt = float(self._env.dt)
@@ -110,8 +131,8 @@ class BraxTaskEnv(MetaEnv):
     # --- the MetaEnv interface ---------------------------------------------------------------
 
     @property
-    def brax_env(self) -> brax.envs.PipelineEnv:
-        """The underlying Brax env (physics, reset and observation)."""
+    def brax_env(self) -> brax.envs.PipelineEnv | mujoco_models.MujocoBody:
+        """The underlying body: a Brax env, or the authors' model on MJX (backend "mujoco")."""
         return self._env
 
     @property
@@ -165,19 +186,19 @@ class BraxTaskEnv(MetaEnv):
 
     @property
     def has_contact_forces(self) -> bool:
-        """Whether `contact_forces` is MuJoCo's `cfrc_ext` (mjx) rather than zeros."""
-        return self._backend == "mjx"
+        """Whether `contact_forces` is MuJoCo's `cfrc_ext` (mjx, mujoco) rather than zeros."""
+        return self._backend in ("mjx", "mujoco")
 
     def contact_forces(self, pipeline_state: Any) -> jax.Array:
         """MuJoCo's `cfrc_ext` (bodies x 6: com-based torque then force, world body first).
 
-        Only the mjx pipeline is MuJoCo: there it is computed with `mjx.rne_postconstraint`, as
-        MuJoCo 1.50's `mj_step` did (MuJoCo >= 2.0 no longer calls it, so gym's `cfrc_ext` is
-        all zeros there). Brax's own pipelines (positional, spring, generalized) expose no
-        per-body contact forces, so this returns zeros of the same shape on them.
+        Only the mjx and mujoco backends are MuJoCo: there it is computed with
+        `mjx.rne_postconstraint`, as MuJoCo 1.50's `mj_step` did (MuJoCo >= 2.0 no longer calls
+        it, so gym's `cfrc_ext` is all zeros there). Brax's own pipelines (positional, spring,
+        generalized) expose no per-body contact forces, so this returns zeros of the same shape
+        on them.
         """
         shape = (self._env.sys.mj_model.nbody, 6)
         if not self.has_contact_forces:
             return jnp.zeros(shape, jnp.float32)
-        data = mjx.rne_postconstraint(self._env.sys, pipeline_state)
-        return data._impl.cfrc_ext
+        return mujoco_models.contact_forces(self._env.sys, pipeline_state)

@@ -1,16 +1,17 @@
 """Dynamics-randomised locomotion ("rand params", as in the PEARL and VariBAD papers).
 
-A task rescales the physical parameters of Brax's Walker2d or Hopper: every link mass and every
-principal inertia by 1.5^u, the joint damping of every link by 1.3^u, and the sliding friction of
-every geom that can collide by 1.5^u, with one u ~ U(-3, 3) per entry. The task vector is the flat
-vector of u's, kept in `state.info["task"]`; `step` rebuilds the `System` from it, so a task can
-be resampled inside jit at every trial (no per-slot fixed dynamics, unlike Brax's
-domain-randomisation wrapper).
+A task rescales the physical parameters of the Walker2d or Hopper (Brax's bodies on Brax's
+pipelines; the authors' gym models on MJX with backend "mujoco", see `mujoco_models`): every
+link mass and every principal inertia by 1.5^u, the joint damping of every link by 1.3^u, and the
+sliding friction of every geom that can collide by 1.5^u, with one u ~ U(-3, 3) per entry. The
+task vector is the flat vector of u's, kept in `state.info["task"]`; `step` rebuilds the
+`System` from it, so a task can be resampled inside jit at every trial (no per-slot fixed
+dynamics, unlike Brax's domain-randomisation wrapper).
 
 Each quantity has two aliases in a brax 0.14 `System` and each pipeline reads only one of them
 (checked by perturbing one alias at a time and comparing rollouts):
 
-| quantity | positional, spring              | generalized         | mjx            |
+| quantity | positional, spring              | generalized         | mjx, mujoco    |
 |----------|---------------------------------|---------------------|----------------|
 | mass     | link.inertia.mass (a)           | link.inertia.mass   | body_mass      |
 | inertia  | link.inertia.i (a)              | link.inertia.i      | body_inertia   |
@@ -28,8 +29,8 @@ and `geom_friction` (all three friction columns of every geom, the floor include
 cannot act are left out here: the world body (mass and inertia 0), the root dofs (damping 0; one
 damping u per link scales its dofs, and the non-root links have one dof each), the torsional and
 rolling friction (unused with condim 3) and geoms that cannot collide. Brax's walker lets only the
-torso and the feet collide with the floor (the reference also the thighs and legs). Reward
-v_x + 1 - 1e-3 |a|^2 (the alive bonus on every step), termination and observation as the
+torso and the feet collide with the floor (the reference, and the "mujoco" backend, every geom).
+Reward v_x + 1 - 1e-3 |a|^2 (the alive bonus on every step), termination and observation as the
 reference's `walker2d_rand_params.py` / `hopper_rand_params.py`; dt = 4 x 0.004 s = 0.016 s as
 there (the reference integrates with RK4, Brax's pipelines with semi-implicit Euler).
 
@@ -54,17 +55,19 @@ from brax.positional import pipeline as positional_pipeline
 from brax.spring import pipeline as spring_pipeline
 from etils import epath
 
+from hyperjax.envs import mujoco_models
 from hyperjax.envs.base import MetaEnv
-from hyperjax.envs.brax_task import split_fraction
-from hyperjax.errors import check_choice, check_positive
+from hyperjax.envs.brax_task import check_backend, split_fraction
+from hyperjax.errors import check_positive
 
+# Brax's pipelines on Brax's walker/hopper; "mujoco" steps the authors' gym models with MJX.
 PIPELINES = {
     "generalized": generalized_pipeline,
     "positional": positional_pipeline,
     "spring": spring_pipeline,
     "mjx": mjx_pipeline,
 }
-BACKENDS = tuple(PIPELINES)
+BACKENDS = (*PIPELINES, "mujoco")
 
 MASS_BASE = 1.5  # mass, inertia and friction scale by MASS_BASE ** u
 DAMPING_BASE = 1.3  # damping scales by DAMPING_BASE ** u
@@ -76,6 +79,7 @@ class _RandParamsEnv(MetaEnv):
     episode_length = 200
     episodes_per_trial = 2
     _asset: str  # file name under brax/envs/assets
+    mujoco_model: str  # the authors' model in mujoco_models.MODELS
     _obs_size: int
     # The reference's rand-param walker and hopper: `RandomEnv` builds them with frame_skip 4 on
     # the XML's 0.004 s timestep, so dt = 0.016 s (Brax's own walker2d/hopper: 4 x 0.002 s).
@@ -90,15 +94,18 @@ class _RandParamsEnv(MetaEnv):
         log_scale_limit: float = 3.0,
         reset_noise_scale: float = 5e-3,
     ):
-        check_choice("env.backend", backend, BACKENDS)
+        check_backend(backend, self.mujoco_model, type(self).__name__)
         check_positive("env.log_scale_limit", log_scale_limit)
         check_positive("env.reset_noise_scale", reset_noise_scale)
         self._backend = backend
-        self._pipeline = PIPELINES[backend]
         self.log_scale_limit = float(log_scale_limit)
         self.reset_noise_scale = float(reset_noise_scale)
-        sys = mjcf.load(epath.resource_path("brax") / "envs/assets" / self._asset)
-        self.sys = sys.tree_replace({"opt.timestep": self._timestep})
+        if backend == "mujoco":
+            spec = mujoco_models.MODELS[self.mujoco_model]
+            self.sys = mujoco_models.load_system(spec)  # the XML's timestep set to the authors'
+        else:
+            sys = mjcf.load(epath.resource_path("brax") / "envs/assets" / self._asset)
+            self.sys = sys.tree_replace({"opt.timestep": self._timestep})
 
         mj = self.sys.mj_model
         self._n_links = self.sys.num_links()
@@ -159,13 +166,13 @@ class _RandParamsEnv(MetaEnv):
         noise = self.reset_noise_scale
         q = sys.init_q + jax.random.uniform(q_key, (sys.q_size(),), minval=-noise, maxval=noise)
         qd = jax.random.uniform(qd_key, (sys.qd_size(),), minval=-noise, maxval=noise)
-        pipeline_state = self._pipeline.init(sys, q, qd)
+        pipeline_state = self._physics_init(sys, q, qd)
         zero = jnp.zeros(())
         metrics = {
             "reward_forward": zero,
             "reward_ctrl": zero,
             "reward_healthy": zero,
-            "x_position": pipeline_state.x.pos[0, 0],
+            "x_position": self._root_x(pipeline_state),
             "x_velocity": zero,
         }
         obs = self._obs(pipeline_state)
@@ -174,13 +181,18 @@ class _RandParamsEnv(MetaEnv):
     def step(self, state: State, action: jax.Array) -> State:
         sys = self.system(state.info["task"])
         before = state.pipeline_state
-        after = jax.lax.scan(
-            lambda ps, _: (self._pipeline.step(sys, ps, action), None),
-            before,
-            (),
-            self._n_frames,
-        )[0]
-        x_velocity = (after.x.pos[0, 0] - before.x.pos[0, 0]) / self.dt
+        after = self._physics_step(sys, before, action)
+        reward, done, metrics = self.transition(before, after, action)
+        return state.replace(
+            pipeline_state=after, obs=self._obs(after), reward=reward, done=done, metrics=metrics
+        )
+
+    def transition(
+        self, before: base.State, after: base.State, action: jax.Array
+    ) -> tuple[jax.Array, jax.Array, dict[str, jax.Array]]:
+        """(reward, done, metrics) of one env step from `before` to `after`: the reference's
+        forward velocity (rootx over dt) + alive bonus - 1e-3 |a|^2, and its fall test."""
+        x_velocity = (self._root_x(after) - self._root_x(before)) / self.dt
         ctrl_cost = self._ctrl_cost_weight * jnp.sum(jnp.square(action))
         healthy = self._is_healthy(after)
         # As Brax with terminate_when_unhealthy: the alive bonus is paid on every step.
@@ -189,21 +201,38 @@ class _RandParamsEnv(MetaEnv):
             "reward_forward": x_velocity,
             "reward_ctrl": -ctrl_cost,
             "reward_healthy": jnp.asarray(self._healthy_reward, jnp.float32),
-            "x_position": after.x.pos[0, 0],
+            "x_position": self._root_x(after),
             "x_velocity": x_velocity,
         }
-        return state.replace(
-            pipeline_state=after,
-            obs=self._obs(after),
-            reward=reward,
-            done=1.0 - healthy.astype(jnp.float32),
-            metrics=metrics,
-        )
+        return reward, 1.0 - healthy.astype(jnp.float32), metrics
+
+    # The reference reads rootx and the torso height from qpos. On the gym models (MJX) qpos is
+    # that, and body positions describe the start of the last substep, as in MuJoCo; Brax's
+    # models have no rootz offset, so there the torso body's position gives the height.
+    def _root_x(self, ps: base.State) -> jax.Array:
+        return ps.q[0] if self._backend == "mujoco" else ps.x.pos[0, 0]
+
+    def _height(self, ps: base.State) -> jax.Array:
+        return ps.q[1] if self._backend == "mujoco" else ps.x.pos[0, 2]
+
+    def _physics_init(self, sys: base.System, q: jax.Array, qd: jax.Array) -> base.State:
+        if self._backend == "mujoco":
+            return mujoco_models.init(sys, q, qd)
+        return PIPELINES[self._backend].init(sys, q, qd)
+
+    def _physics_step(self, sys: base.System, ps: base.State, action: jax.Array) -> base.State:
+        """`_n_frames` physics steps with the action held."""
+        if self._backend == "mujoco":
+            return mujoco_models.step(sys, ps, action, self._n_frames)
+        pipeline = PIPELINES[self._backend]
+        return jax.lax.scan(
+            lambda s, _: (pipeline.step(sys, s, action), None), ps, (), self._n_frames
+        )[0]
 
     def _obs(self, ps: base.State) -> jax.Array:
         """Brax's walker/hopper observation: q without x (torso height in place of rootz), and
         qd clipped to +-10."""
-        position = ps.q.at[1].set(ps.x.pos[0, 2])[1:]
+        position = ps.q.at[1].set(self._height(ps))[1:]
         return jnp.concatenate([position, jnp.clip(ps.qd, -10, 10)])
 
     def _is_healthy(self, ps: base.State) -> jax.Array:
@@ -229,31 +258,36 @@ class _RandParamsEnv(MetaEnv):
 
 
 class WalkerParams(_RandParamsEnv):
-    """Walker2d (obs 17, action 6) with randomised dynamics; task size 7 + 21 + 7 + 4 = 39.
+    """Walker2d (obs 17, action 6) with randomised dynamics; task size 7 + 21 + 7 + 4 = 39 on
+    Brax's walker, 7 + 21 + 7 + 8 = 43 on the authors' model (backend "mujoco"; every geom can
+    touch the floor there).
 
     Terminates (falls) when the torso height leaves (0.8, 2.0) or its angle leaves (-1, 1),
     as Brax's walker2d.
     """
 
     _asset = "walker2d.xml"
+    mujoco_model = "walker2d"
     _obs_size = 17
 
     def _is_healthy(self, ps: base.State) -> jax.Array:
-        z, angle = ps.x.pos[0, 2], ps.q[2]
+        z, angle = self._height(ps), ps.q[2]
         return (z > 0.8) & (z < 2.0) & (angle > -1.0) & (angle < 1.0)
 
 
 class HopperParams(_RandParamsEnv):
-    """Hopper (obs 11, action 3) with randomised dynamics; task size 4 + 12 + 4 + 2 = 22.
+    """Hopper (obs 11, action 3) with randomised dynamics; task size 4 + 12 + 4 + 2 = 22 on
+    Brax's hopper, 4 + 12 + 4 + 5 = 25 on the authors' model (backend "mujoco").
 
     Terminates (falls) as Brax's hopper: torso height <= 0.7, |torso angle| >= 0.2, or any
     joint angle or velocity beyond +-100.
     """
 
     _asset = "hopper.xml"
+    mujoco_model = "hopper"
     _obs_size = 11
 
     def _is_healthy(self, ps: base.State) -> jax.Array:
-        z, angle = ps.x.pos[0, 2], ps.q[2]
+        z, angle = self._height(ps), ps.q[2]
         state = jnp.concatenate([ps.q[2:], ps.qd])
         return jnp.all(jnp.abs(state) < 100.0) & (z > 0.7) & (angle > -0.2) & (angle < 0.2)

@@ -1,8 +1,10 @@
 """Locomotion reward tasks on Brax bodies: Cheetah-Dir/Vel, Ant-Dir (and its circle variant),
 Ant-Goal, Humanoid-Dir.
 
-The body and its physics are Brax's (`halfcheetah`, `ant`, `humanoid`); the task only changes the
-reward (and, for the ant and humanoid, keeps the reference's fall termination). Each task follows
+The body and its physics are Brax's (`halfcheetah`, `ant`, `humanoid`) on Brax's pipelines, or
+the authors' gym MuJoCo models on MJX with `backend="mujoco"` (`mujoco_models`; the paper's
+physics; AntGoal has no such variant). The task only changes the reward (and, for the ant and
+humanoid, keeps the reference's fall termination). Each task follows
 the authors' code (github jacooba/hyper, `environments/mujoco/*.py`; Humanoid-Dir: VariBAD's
 `environments/mujoco/humanoid_dir.py`): velocities are the change of the reference's position
 (half-cheetah: the rootx joint; ant: the torso body; humanoid: the centre of mass) over one env
@@ -50,6 +52,7 @@ class _Cheetah(BraxTaskEnv):
     """
 
     brax_name = "halfcheetah"
+    mujoco_model = "half_cheetah"
     default_ctrl_cost_weight = 0.05
     metric_names = ("x_velocity", "reward_task", "reward_ctrl")
 
@@ -127,6 +130,7 @@ class _Ant(BraxTaskEnv):
     """
 
     brax_name = "ant"
+    mujoco_model = "ant"
     default_ctrl_cost_weight = 0.5
     survive_reward = 1.0
     healthy_z = (0.2, 1.0)
@@ -167,7 +171,9 @@ class _Ant(BraxTaskEnv):
         ctrl = self.ctrl_cost(action)
         contact = self.contact_cost(cur)
         finite = jnp.isfinite(cur.q).all() & jnp.isfinite(cur.qd).all()
-        done = jnp.maximum(_outside(cur.x.pos[0, 2], *self.healthy_z), 1.0 - finite)
+        # qpos[2] as the reference (on Brax's own pipelines it equals the torso body's z; on MJX
+        # body positions describe the start of the last substep).
+        done = jnp.maximum(_outside(cur.q[2], *self.healthy_z), 1.0 - finite)
         metrics = {
             "x_velocity": velocity[0],
             "y_velocity": velocity[1],
@@ -279,12 +285,15 @@ class HumanoidDir(BraxTaskEnv):
     mujoco-py 2.0.2.10 (MuJoCo 2.0), where `cfrc_ext` is never computed, so the cost (and the
     contact-force block of its observation) is zero there. Set `impact_cost_weight=5e-7` for
     gym's formula with forces (mjx backend only: Brax's own pipelines have no contact forces).
-    Observation: Brax's humanoid (qpos[2:], qvel, com inertia, com velocity, actuator forces),
-    i.e. the reference's without its all-zero `cfrc_ext` block and the world-body rows.
+    Observation on Brax's pipelines (292): Brax's humanoid (qpos[2:], qvel, com inertia, com
+    velocity, actuator forces), i.e. the reference's without its all-zero `cfrc_ext` block and
+    the world-body rows. On the "mujoco" backend (376): the reference's exactly, world-body rows
+    and the all-zero `cfrc_ext` block included (zero as under VariBAD's MuJoCo 2.0).
     Test split: a in the sectors [60, 90), [180, 210), [300, 330) degrees; train: the rest.
     """
 
     brax_name = "humanoid"
+    mujoco_model = "humanoid"
     episodes_per_trial = 2
     default_ctrl_cost_weight = 0.1
     forward_weight = 1.25
@@ -332,6 +341,8 @@ class HumanoidDir(BraxTaskEnv):
         return self.brax_env._get_obs(pipeline_state, action)
 
     def _com_xy(self, pipeline_state: Any) -> jax.Array:
+        if self.backend == "mujoco":
+            return self.brax_env.mass_center(pipeline_state)[:2]
         return self.brax_env._com(pipeline_state)[0][:2]
 
     def impact_cost(self, pipeline_state: Any) -> jax.Array:

@@ -1,0 +1,236 @@
+"""The "mujoco" backend: the authors' gym models on MJX against MuJoCo's own `mj_step`.
+
+For each task, the same initial state and actions are stepped by the env (MJX) and by the
+`mujoco` package on the CPU; qpos/qvel must agree, and our reward and observation code must give
+the same values from both trajectories. These run in float64 (`jax.enable_x64`), where MJX and
+MuJoCo agree to ~1e-12 until contacts make the dynamics chaotic; a float32 check states what
+training sees. An independent numpy transcription of each authors' reward checks one transition.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+import pytest
+
+from hyperjax import envs
+from hyperjax.envs import mujoco_models
+from hyperjax.errors import ConfigError
+
+# (task, env steps, qpos/qvel tolerance) in float64. Horizons end before chaos amplifies
+# round-off: with random actions the cheetah's 1e-15 differences grow to 1e-6 by step 50.
+PARITY = [
+    ("cheetah-dir", 25, 1e-8),
+    ("walker-params", 50, 1e-8),
+    ("hopper-params", 50, 1e-8),
+    ("humanoid-dir", 10, 1e-8),
+]
+
+
+def _cpu_model(env, task) -> mujoco.MjModel:
+    """MuJoCo's model of `env` with the task's physical parameters (dynamics tasks)."""
+    model = mujoco_models.load_mj_model(mujoco_models.MODELS[env.mujoco_model])
+    if hasattr(env, "system"):
+        sys = env.system(task)
+        for field in ("body_mass", "body_inertia", "dof_damping", "geom_friction"):
+            getattr(model, field)[:] = np.asarray(getattr(sys, field))
+    return model
+
+
+def _physics(env, task):
+    return env.system(task) if hasattr(env, "system") else env.brax_env.sys
+
+
+def _transition(env, prev, cur, ctrl, task):
+    """Our reward code on two pipeline states: (reward, observation)."""
+    if hasattr(env, "transition"):
+        return env.transition(prev, cur, ctrl)[0], env._obs(cur)
+    return env.task_step(prev, cur, ctrl, task)[0], env.observe(cur, ctrl)
+
+
+def run_pair(name: str, n_steps: int, seed: int = 0, edit=None):
+    """Errors between MJX and MuJoCo over `n_steps` random actions: max |qpos|, |qvel|,
+    |reward|, |obs| differences per step (arrays of length n_steps)."""
+    env = envs.make_meta_env(name, backend="mujoco")
+    task = env.sample_task(jax.random.PRNGKey(seed + 1))
+    model = _cpu_model(env, task)
+    if edit is not None:
+        edit(model)
+        env.brax_env.sys = mujoco_models.mjcf.load_model(model)
+    sys = _physics(env, task)
+    state = jax.jit(env.reset_to_task)(jax.random.PRNGKey(seed), task)
+    step = jax.jit(env.step)
+    data = mujoco.MjData(model)
+    data.qpos[:] = np.asarray(state.pipeline_state.qpos)
+    data.qvel[:] = np.asarray(state.pipeline_state.qvel)
+    mujoco.mj_forward(model, data)
+    frame_skip = mujoco_models.MODELS[env.mujoco_model].frame_skip
+    to_ctrl = getattr(env, "to_ctrl", lambda a: a)
+    actions = np.random.default_rng(seed).uniform(-1, 1, (n_steps, env.action_size))
+    errors = {"qpos": [], "qvel": [], "reward": [], "obs": []}
+    for action in actions:
+        prev = mujoco_models.data_from_mujoco(sys, model, data)
+        ctrl = np.asarray(to_ctrl(jnp.asarray(action)))
+        data.ctrl[:] = ctrl
+        for _ in range(frame_skip):
+            mujoco.mj_step(model, data)
+        cur = mujoco_models.data_from_mujoco(sys, model, data)
+        reward, obs = _transition(env, prev, cur, jnp.asarray(ctrl), task)
+        state = step(state, jnp.asarray(action))
+        errors["qpos"].append(np.abs(np.asarray(state.pipeline_state.qpos) - data.qpos).max())
+        errors["qvel"].append(np.abs(np.asarray(state.pipeline_state.qvel) - data.qvel).max())
+        errors["reward"].append(abs(float(state.reward) - float(reward)))
+        errors["obs"].append(np.abs(np.asarray(state.obs) - np.asarray(obs)).max())
+    return {k: np.asarray(v) for k, v in errors.items()}
+
+
+@pytest.mark.parametrize(("name", "n_steps", "tol"), PARITY)
+def test_mjx_steps_like_mujoco(name, n_steps, tol):
+    with jax.enable_x64(True):
+        errors = run_pair(name, n_steps)
+    for key, err in errors.items():
+        print(name, key, f"{err.max():.2e}")
+    assert errors["qpos"].max() < tol
+    assert errors["qvel"].max() < tol * 100  # velocities are differences of positions / dt
+    assert errors["obs"].max() < tol * 100
+    assert errors["reward"].max() < 1e-5  # the env returns float32 rewards
+
+
+def _elliptic(model: mujoco.MjModel) -> None:
+    model.opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+
+
+def test_ant_matches_mujoco_with_isotropic_friction():
+    """The ant lands on its diagonal legs by step 5. With the XML's pyramidal friction cone MJX
+    and MuJoCo then part (MJX's capsule-plane contact frame follows the world axes, MuJoCo's the
+    capsule, so the pyramid is rotated 45 degrees); with the rotation-invariant elliptic cone on
+    both, everything else (model, frame skip, reset, reward, contact cost) matches."""
+    with jax.enable_x64(True):
+        errors = run_pair("ant-dir", 15, edit=_elliptic)
+        pyramid = run_pair("ant-dir", 8)
+    assert errors["qpos"].max() < 1e-5
+    assert errors["reward"].max() < 1e-3
+    assert errors["obs"].max() < 1e-3
+    # Pyramidal: equal in the air, apart once the feet touch the ground.
+    assert pyramid["qpos"][:3].max() < 1e-10
+    assert pyramid["qpos"][-1] > 1e-4
+
+
+def test_float32_parity_over_ten_steps():
+    """What training runs: float32 MJX against float64 MuJoCo, 10 env steps of the cheetah."""
+    errors = run_pair("cheetah-vel", 10)
+    assert errors["qpos"].max() < 1e-4
+    assert errors["reward"].max() < 1e-3
+
+
+def _numpy_reward(name, model, before, after, action, task) -> float:
+    """The authors' rewards, transcribed from their env classes (file:line in docs/fidelity.md)."""
+    dt = model.opt.timestep * mujoco_models.MODELS[ENV_MODEL[name]].frame_skip
+    if name in ("cheetah-dir", "cheetah-vel"):  # H half_cheetah_{dir,vel}.py step()
+        v = (after.qpos[0] - before.qpos[0]) / dt
+        task_reward = task[0] * v if name == "cheetah-dir" else -abs(v - task[0])
+        return task_reward - 0.5 * 1e-1 * np.sum(np.square(action))
+    if name == "ant-dir":  # H ant_dir.py step(), cfrc_ext as MuJoCo 1.50 filled it
+        torso = model.body("torso").id
+        velocity = (after.xpos[torso] - before.xpos[torso])[:2] / dt
+        forward = velocity @ np.array([np.cos(task[0]), np.sin(task[0])])
+        mujoco.mj_rnePostConstraint(model, after)
+        contact = 0.5 * 1e-3 * np.sum(np.square(np.clip(after.cfrc_ext, -1, 1)))
+        return forward - 0.5 * np.sum(np.square(action)) - contact + 1.0
+    if name == "humanoid-dir":  # V humanoid_dir.py step(); cfrc_ext is 0 under MuJoCo 2.0
+
+        def mass_center(data):
+            return (model.body_mass[:, None] * data.xipos).sum(0) / model.body_mass.sum()
+
+        direction = np.array([np.cos(task[0]), np.sin(task[0])])
+        delta = (mass_center(after) - mass_center(before))[:2]
+        lin_vel = 0.25 * direction @ delta / model.opt.timestep
+        return lin_vel - 0.1 * np.sum(np.square(after.ctrl)) + 5.0
+    # walker-params, hopper-params: H rand_param_envs/{walker2d,hopper}_rand_params.py _step()
+    return (after.qpos[0] - before.qpos[0]) / dt + 1.0 - 1e-3 * np.sum(np.square(action))
+
+
+ENV_MODEL = {
+    "cheetah-dir": "half_cheetah",
+    "cheetah-vel": "half_cheetah",
+    "ant-dir": "ant",
+    "humanoid-dir": "humanoid",
+    "walker-params": "walker2d",
+    "hopper-params": "hopper",
+}
+
+
+@pytest.mark.parametrize("name", ENV_MODEL)
+def test_reward_matches_numpy_transcription(name):
+    """The rewards of 12 random-action transitions (the ant's feet touch the ground on some):
+    the env's (MJX) against the authors' formula on MuJoCo's states."""
+    with jax.enable_x64(True):
+        env = envs.make_meta_env(name, backend="mujoco")
+        assert env.mujoco_model == ENV_MODEL[name]
+        task = np.asarray(env.sample_task(jax.random.PRNGKey(3)))
+        model = _cpu_model(env, task)
+        if name == "ant-dir":
+            _elliptic(model)  # see test_ant_matches_mujoco_with_isotropic_friction
+            env.brax_env.sys = mujoco_models.mjcf.load_model(model)
+        state = jax.jit(env.reset_to_task)(jax.random.PRNGKey(4), task)
+        step = jax.jit(env.step)
+        data = mujoco.MjData(model)
+        data.qpos[:] = np.asarray(state.pipeline_state.qpos)
+        data.qvel[:] = np.asarray(state.pipeline_state.qvel)
+        mujoco.mj_forward(model, data)
+        to_ctrl = getattr(env, "to_ctrl", lambda a: a)
+        frame_skip = mujoco_models.MODELS[env.mujoco_model].frame_skip
+        rewards, expected, contact = [], [], []
+        for action in np.random.default_rng(5).uniform(-1, 1, (12, env.action_size)):
+            before = mujoco.MjData(model)
+            mujoco.mj_copyData(before, model, data)
+            data.ctrl[:] = np.asarray(to_ctrl(jnp.asarray(action)))
+            for _ in range(frame_skip):
+                mujoco.mj_step(model, data)
+            state = step(state, jnp.asarray(action))
+            rewards.append(float(state.reward))
+            expected.append(_numpy_reward(name, model, before, data, action, task))
+            contact.append(float(state.metrics.get("reward_contact", 0.0)))
+    np.testing.assert_allclose(rewards, expected, rtol=1e-5, atol=1e-5)
+    if name == "ant-dir":
+        assert min(contact) < -1e-3  # the contact cost was part of what matched
+
+
+@pytest.mark.parametrize(
+    ("name", "obs_size", "task_size"),
+    [
+        ("cheetah-dir", 20, 1),
+        ("ant-dir", 27, 1),
+        ("humanoid-dir", 376, 1),
+        ("walker-params", 17, 43),
+        ("hopper-params", 11, 25),
+    ],
+)
+def test_reference_sizes_and_timing(name, obs_size, task_size):
+    """Observation sizes of the authors' env classes, and their dt (frame_skip x timestep)."""
+    env = envs.make_meta_env(name, backend="mujoco")
+    assert env.observation_size == obs_size
+    assert env.task_size == task_size
+    expected_dt = {"humanoid-dir": 0.015, "walker-params": 0.016, "hopper-params": 0.016}
+    assert env.dt == pytest.approx(expected_dt.get(name, 0.05))
+
+
+def test_bad_backend_inputs_give_one_line_errors(monkeypatch):
+    with pytest.raises(ConfigError, match=r"env\.backend: unknown value 'warp'; allowed: .*mujoco"):
+        envs.make_meta_env("cheetah-dir", backend="warp")
+    for name in ("reacher-goal", "ant-goal"):
+        with pytest.raises(
+            ConfigError, match=r"env\.backend: 'mujoco' .* has none; allowed: positional"
+        ):
+            envs.make_meta_env(name, backend="mujoco")
+    monkeypatch.setitem(
+        mujoco_models.MODELS,
+        "half_cheetah",
+        mujoco_models.ModelSpec("no_such.xml", 5, 0.1, "normal"),
+    )
+    with pytest.raises(
+        ConfigError, match=r"env\.backend: 'mujoco' needs gymnasium's model asset 'no_such.xml'"
+    ):
+        envs.make_meta_env("cheetah-dir", backend="mujoco")
