@@ -28,6 +28,10 @@ step training_speed.py --cases paper-grid-xl-hn paper-grid-small-hn grid-small-r
   --vae reference --repeats 5
 step sweep_scaling.py --runs 1 16 256 --updates 2 --repeats 3
 step env_throughput.py --envs grid-world cheetah-dir --batch-sizes 16 2048 --repeats 3
+# The paper's physics (the authors' MuJoCo models on MJX) beside Brax's default pipelines.
+step env_throughput.py --envs cheetah-dir ant-dir humanoid-dir walker-params \
+  --backends default mujoco --batch-sizes 16 2048 --steps 100 --repeats 3 \
+  --csv-name env_throughput_mujoco
 step training_speed.py --cases grid-small-rl2 cheetah-small-rl2 --num-envs 2048 --updates 2 \
   --repeats 3 --csv-name training_speed_2048
 step brax_peer.py --envs 2048 --updates 4 --repeats 3

@@ -53,6 +53,8 @@ PAPER_COMMON = {
 # MuJoCo config files share these lines (H: config/mujoco/args_<env>_varibad.py; the numbers are
 # those of args_cheetah_dir_varibad.py and args_ant_dir_varibad.py unless noted).
 MUJOCO_PPO = {
+    # The authors' gym MuJoCo model stepped by MJX (envs/mujoco_models.py; H environments/mujoco).
+    "backend": "mujoco",
     "ppo.num_envs": 16,  # num_processes :55
     "ppo.vf_coef": 0.5,  # policy_value_loss_coef :61
     "ppo.gamma": 0.97,  # policy_gamma :63
@@ -167,6 +169,7 @@ AUTHORS: dict[str, dict] = {
         # embedding 256, task embedding 25, learning-rate grid, 3 seeds) as for every other env,
         # except the base hidden layers, which follow VariBAD's policy_layers as issue 14 asks.
         **PAPER_COMMON,
+        "backend": "mujoco",  # gym 0.17.2's humanoid.xml on MJX (envs/mujoco_models.py)
         "policy.hidden": (512, 256),  # V: policy_layers :39
         "policy.task_embed_dim": 25,
         "total_env_steps": 100_000_000,  # V: num_frames :10

@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from hyperjax import cli
-from hyperjax.checkpoint import CHECKPOINT_DIR
+from hyperjax.checkpoint import CHECKPOINT_DIR, SweepCheckpointer
 from hyperjax.experiment import spec_from_dict
 from hyperjax.runlog import RunDirectory
 from hyperjax.sweep import GroupProgram, plan_runs
@@ -137,3 +138,27 @@ def test_missing_checkpoint_and_missing_run(straight, tmp_path, capsys):
     assert "checkpoint: no checkpoint" in capsys.readouterr().err
     assert cli.main(["resume", str(tmp_path / "nothing-here")]) == 2
     assert "holds no run" in capsys.readouterr().err
+
+
+def test_checkpoint_round_trip_keeps_zero_size_arrays_and_keys(tmp_path):
+    """MJX's data holds zero-size arrays (no actuator activations), which orbax refuses to write:
+    they are left out and come back from the fresh state, next to keys and ordinary arrays."""
+    state = {
+        "g": {
+            "act": jnp.zeros((3, 0), jnp.float32),
+            "key": jax.random.split(jax.random.key(1), 3),
+            "qpos": jnp.arange(6.0).reshape(3, 2),
+        }
+    }
+    checkpointer = SweepCheckpointer(tmp_path, every=1, keep=1)
+    checkpointer.save(1, state, {"name": "x"}, final=True)
+    fresh = jax.tree.map(lambda x: x, state)
+    fresh["g"]["qpos"] = jnp.zeros((3, 2))
+    step, restored = checkpointer.restore(fresh, {"name": "x"})
+    checkpointer.close()
+    assert step == 1
+    assert restored["g"]["act"].shape == (3, 0)
+    np.testing.assert_array_equal(restored["g"]["qpos"], state["g"]["qpos"])
+    np.testing.assert_array_equal(
+        jax.random.key_data(restored["g"]["key"]), jax.random.key_data(state["g"]["key"])
+    )

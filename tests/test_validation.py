@@ -39,6 +39,8 @@ SWEEP_CASES = [
     (["--train.vae.elbo-steps", "0"], "vae.elbo_steps"),
     (["--train.backend", "warp", "--env", "cheetah-dir"], "env.backend"),
     (["--train.backend", "positional"], "env.backend"),  # grid-world has no physics backend
+    # reacher-goal has no authors' MuJoCo model (the error lists the Brax pipelines it allows).
+    (["--train.backend", "mujoco", "--env", "reacher-goal"], "env.backend"),
     (["--checkpoint-every", "0"], "checkpoint_every"),
     (["--keep-checkpoints", "0"], "keep_checkpoints"),
     (["--eval-trials", "0"], "eval_trials"),

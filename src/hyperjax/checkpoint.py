@@ -6,7 +6,8 @@ trial buffers, RNG keys, update counters) and, as JSON, the sweep spec it belong
 writes each step to a temporary folder and renames it when complete, so a process killed at any
 moment leaves either a whole checkpoint or none; the last `keep` are kept.
 
-Typed PRNG keys are stored as their raw key data and re-wrapped on restore.
+Typed PRNG keys are stored as their raw key data and re-wrapped on restore; zero-size arrays
+are left out and taken from the fresh state on restore.
 """
 
 from __future__ import annotations
@@ -27,19 +28,38 @@ def _is_key(x: Any) -> bool:
     return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
+def _is_empty(x: Any) -> bool:
+    return getattr(x, "size", 1) == 0
+
+
 def to_saveable(tree: Any) -> Any:
-    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+    """Keys as their raw data; zero-size arrays (e.g. MJX's actuator activations when a model
+    has none), which orbax refuses to write, as empty subtrees."""
+
+    def saveable(x):
+        if _is_empty(x):
+            return None
+        return jax.random.key_data(x) if _is_key(x) else x
+
+    return jax.tree.map(saveable, tree)
 
 
 def from_saved(tree: Any, like: Any) -> Any:
-    """Re-wrap key data as typed keys where `like` (the live structure) holds keys."""
-
-    def restore(saved, live):
-        if _is_key(live):
-            return jax.random.wrap_key_data(saved, impl=jax.random.key_impl(live))
-        return saved
-
-    return jax.tree.map(restore, tree, like)
+    """Re-wrap key data as typed keys where `like` (the live structure) holds keys, and put back
+    the zero-size arrays `to_saveable` left out (from `like`: they hold no values)."""
+    live_leaves, treedef = jax.tree.flatten(like)
+    saved_leaves = iter(jax.tree.leaves(tree))
+    leaves = []
+    for live in live_leaves:
+        if _is_empty(live):
+            leaves.append(live)
+        elif _is_key(live):
+            leaves.append(
+                jax.random.wrap_key_data(next(saved_leaves), impl=jax.random.key_impl(live))
+            )
+        else:
+            leaves.append(next(saved_leaves))
+    return jax.tree.unflatten(treedef, leaves)
 
 
 class SweepCheckpointer:
