@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JAX_COMPILATION_CACHE_DIR ?= $(HOME)/.cache/hyperjax/jax
 PYTEST_WORKERS ?= 2
 
-.PHONY: install lock test test-slow lint format demo bench bench-accelerator reproduce clean
+.PHONY: install lock test test-slow lint format demo bench bench-accelerator reproduce gpu-table1 clean
 
 install: $(STAMP)
 
@@ -62,6 +62,10 @@ EXPERIMENTS ?= all
 VARIANT ?= quick
 reproduce: $(STAMP)
 	$(BIN)/python experiments/reproduce.py $(EXPERIMENTS) --variant $(VARIANT)
+
+# Table 1 cheetah-dir on one GPU in ten minutes of device time (experiments/gpu.py).
+gpu-table1: $(STAMP)
+	$(BIN)/python experiments/gpu.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -15,22 +15,14 @@ import functools
 import time
 
 import brax.envs
-import jax
-import jax.numpy as jnp
 from brax.training.agents.ppo import networks as ppo_networks
 from brax.training.agents.ppo import train as brax_ppo
-from common import machine, print_table, time_chunks, write_csv
+from common import machine, patch_brax_replicate, print_table, time_chunks, write_csv
 
 from hyperjax.config import PolicyConfig, PPOConfig, TrainConfig
 from hyperjax.sweep import GroupProgram, plan_runs
 
 UNROLL, EPOCHS, MINIBATCHES = 200, 2, 4
-
-
-def _replicate(tree, devices):
-    """jax.device_put_replicated, which Brax 0.14's PPO still calls and jax 0.10 removed."""
-    stack = lambda a: jnp.broadcast_to(a, (len(devices), *jnp.shape(a)))  # noqa: E731
-    return jax.device_put(jax.tree.map(stack, tree), devices[0])
 
 
 def ours(envs: int, updates: int, repeats: int) -> float:
@@ -48,7 +40,7 @@ def ours(envs: int, updates: int, repeats: int) -> float:
 
 
 def brax_trainer(envs: int, updates: int) -> float:
-    jax.device_put_replicated = _replicate  # a shim for this process only (see _replicate)
+    patch_brax_replicate()
     env = brax.envs.get_environment("halfcheetah", backend="positional")
     network_factory = functools.partial(
         ppo_networks.make_ppo_networks,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 
 # Compiled programs are cached across runs unless JAX_COMPILATION_CACHE_DIR names another place
 # (an empty folder there measures cold compile times).
@@ -35,6 +36,17 @@ def machine() -> str:
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"jax {jax.__version__}, {len(jax.devices())} x {device.platform}:{device.device_kind}"
     )
+
+
+def patch_brax_replicate() -> None:
+    """Put back `jax.device_put_replicated`, which Brax 0.14's PPO trainer still calls and
+    jax 0.10 removed (for this process only)."""
+
+    def replicate(tree, devices):
+        stack = lambda a: jnp.broadcast_to(a, (len(devices), *jnp.shape(a)))  # noqa: E731
+        return jax.device_put(jax.tree.map(stack, tree), devices[0])
+
+    jax.device_put_replicated = replicate
 
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:

@@ -135,9 +135,11 @@ def sweep_and_eval(
     log: list[dict],
     size: str | None = None,
     eval_only: bool = False,
+    total_env_steps: int | None = None,
 ) -> Path:
     """One sweep (and its held-out evaluation); returns its run folder. With `eval_only`, an
-    existing finished sweep is evaluated again instead of trained."""
+    existing finished sweep is evaluated again instead of trained; `total_env_steps` overrides
+    the variant's budget."""
     sweep_name = f"{name}-{size}" if size else name
     command = [HYPERJAX, "sweep", "--experiment", f"experiments/{experiment.file}"]
     if variant != "full":
@@ -149,6 +151,8 @@ def sweep_and_eval(
     command += ["--overwrite", "--no-progress", "--checkpoint-every", every]
     if size:
         command += ["--size", size]
+    if total_env_steps is not None:
+        command += ["--train.total-env-steps", str(total_env_steps)]
     run_dir = runs_dir / sweep_name
     if eval_only:
         if not (run_dir / "config.json").exists():
@@ -239,7 +243,12 @@ def derive_results(name: str, out: Path) -> None:
 
 
 def reproduce(
-    name: str, variant: str, runs_dir: Path, results_dir: Path, eval_only: bool = False
+    name: str,
+    variant: str,
+    runs_dir: Path,
+    results_dir: Path,
+    eval_only: bool = False,
+    total_env_steps: int | None = None,
 ) -> None:
     experiment = EXPERIMENTS[name]
     out = results_dir / variant / name
@@ -247,7 +256,7 @@ def reproduce(
     start = time.perf_counter()
     sizes = (experiment.quick_sizes if variant == "quick" else ()) or experiment.sizes
     run_dirs = [
-        sweep_and_eval(name, experiment, variant, runs_dir, log, s, eval_only)
+        sweep_and_eval(name, experiment, variant, runs_dir, log, s, eval_only, total_env_steps)
         for s in sizes or (None,)
     ]
     if out.exists():
@@ -267,7 +276,8 @@ def reproduce(
         "claim": experiment.claim,
         "commands": log,
         "eval_only": eval_only,  # the sweep itself was run earlier, into the same run folder
-        "reproduce": f"python experiments/reproduce.py {name} --variant {variant}",
+        "reproduce": f"python experiments/reproduce.py {name} --variant {variant}"
+        + (f" --total-env-steps {total_env_steps}" if total_env_steps else ""),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "code_version": code_version(),
         "machine": machine(),
@@ -344,6 +354,9 @@ def main(argv: list[str] | None = None) -> None:
         help="evaluate and collect sweeps already in --runs-dir (e.g. after an interrupted eval)",
     )
     parser.add_argument(
+        "--total-env-steps", type=int, help="frames per run, in place of the variant's budget"
+    )
+    parser.add_argument(
         "--summary",
         action="store_true",
         help="redraw every finished experiment's tables and figures from its CSVs, write "
@@ -362,7 +375,14 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"experiment: unknown {', '.join(unknown)}; allowed: {', '.join(EXPERIMENTS)}")
     for name in names:
-        reproduce(name, args.variant, args.runs_dir, args.results_dir, args.eval_only)
+        reproduce(
+            name,
+            args.variant,
+            args.runs_dir,
+            args.results_dir,
+            args.eval_only,
+            args.total_env_steps,
+        )
 
 
 if __name__ == "__main__":

@@ -167,3 +167,30 @@ def test_bootstrap_intervals_are_reproducible_and_leave_numpy_alone():
     first, second = plot.summarise_finals(finals), plot.summarise_finals(finals)
     assert first == second  # the same tables from the same CSVs, run after run
     assert (np.random.get_state()[1] == before).all()  # noqa: NPY002
+
+
+def test_gpu_plan_fits_the_time_left():
+    """experiments/gpu.py: whole chunks that fit what is left after measuring, two compilations
+    and the evaluation, with a 15% margin; the paper's full budget from the same throughput."""
+    load_driver()
+    spec = importlib.util.spec_from_file_location("gpu", ROOT / "experiments/gpu.py")
+    gpu = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu)
+    measured = {
+        "runs": 21,
+        "steps_per_chunk": 512_000,
+        "trial_length": 200,
+        "compile_seconds": 60.0,
+        "chunk_seconds": 10.0,
+        "frames_per_second": 21 * 512_000 / 10.0,
+    }
+    budget = gpu.plan(measured, seconds=600, elapsed=90, eval_trials=64)
+    eval_seconds = 2 * 64 * 200 * 21 / measured["frames_per_second"]
+    left = (600 - 90 - 120 - eval_seconds) * 0.85
+    assert budget["chunks"] == int(left / 10.0)
+    assert budget["frames_per_run"] == budget["chunks"] * 512_000
+    assert budget["expected_train_seconds"] + 90 + 120 + eval_seconds <= 600
+    hours = 75e6 * 105 / measured["frames_per_second"] / 3600
+    assert budget["paper_full_budget_hours"] == pytest.approx(hours, abs=0.05)
+    # Nothing left: still one chunk, so the run produces a curve point.
+    assert gpu.plan(measured, seconds=100, elapsed=90, eval_trials=64)["chunks"] == 1
