@@ -26,6 +26,8 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "hopper-params": ("hyperjax.envs.dynamics", "HopperParams"),
     "reacher-goal": ("hyperjax.envs.manipulation", "ReacherGoal"),
     "pusher-goal": ("hyperjax.envs.manipulation", "PusherGoal"),
+    # Single-task Brax env, for checking the learner against Brax's PPO (benchmarks/ppo_parity.py).
+    "halfcheetah": ("hyperjax.envs.single_task", "HalfCheetah"),
 }
 
 # Overrides the trial wrapper takes; everything else goes to the env's constructor.

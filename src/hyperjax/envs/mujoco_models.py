@@ -181,7 +181,7 @@ class MujocoBody:
             return jnp.concatenate([ps.qpos[1:], ps.qvel])
         if self.name == "ant":  # H ant.py:50-54: qpos without x and y, qvel
             return jnp.concatenate([ps.qpos[2:], ps.qvel])
-        if self.name == "humanoid":  # V humanoid_dir.py:56-64; cfrc_ext: see contact_forces
+        if self.name == "humanoid":  # V humanoid_dir.py:56-64; cfrc_ext 0, as under MuJoCo 2.0
             return jnp.concatenate(
                 [
                     ps.qpos[2:],
@@ -192,6 +192,7 @@ class MujocoBody:
                     jnp.zeros(self.mj_model.nbody * 6, ps.qpos.dtype),
                 ]
             )
+        # walker2d, hopper: the dynamics tasks build their own (`dynamics._RandParamsEnv._obs`).
         raise NotImplementedError(f"no observation for {self.name!r}")
 
     def mass_center(self, ps: PipelineState) -> jax.Array:
