@@ -10,6 +10,7 @@ training sees. An independent numpy transcription of each authors' reward checks
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import jax
@@ -53,17 +54,27 @@ def _transition(env, prev, cur, ctrl, task):
     return env.task_step(prev, cur, ctrl, task)[0], env.observe(cur, ctrl)
 
 
-def run_pair(name: str, n_steps: int, seed: int = 0, edit=None):
-    """Errors between MJX and MuJoCo over `n_steps` random actions: max |qpos|, |qvel|,
-    |reward|, |obs| differences per step (arrays of length n_steps)."""
-    env = envs.make_meta_env(name, backend="mujoco")
-    task = env.sample_task(jax.random.PRNGKey(seed + 1))
+@dataclasses.dataclass
+class Step:
+    """One env step taken by both simulators: MuJoCo's model and its data before and after the
+    step, the env's (MJX) state after it, the action and the control both applied."""
+
+    model: mujoco.MjModel
+    before: mujoco.MjData
+    after: mujoco.MjData
+    state: object
+    action: np.ndarray
+    ctrl: np.ndarray
+
+
+def paired_steps(env, task, n_steps, reset_key=0, action_seed=0, edit=None):
+    """Steps `env` (MJX) and MuJoCo's CPU `mj_step` side by side from the env's reset state,
+    with the same random actions; `edit` changes both models first. Yields a `Step` each."""
     model = _cpu_model(env, task)
     if edit is not None:
         edit(model)
         env.brax_env.sys = mujoco_models.mjcf.load_model(model)
-    sys = _physics(env, task)
-    state = jax.jit(env.reset_to_task)(jax.random.PRNGKey(seed), task)
+    state = jax.jit(env.reset_to_task)(jax.random.PRNGKey(reset_key), task)
     step = jax.jit(env.step)
     data = mujoco.MjData(model)
     data.qpos[:] = np.asarray(state.pipeline_state.qpos)
@@ -71,21 +82,34 @@ def run_pair(name: str, n_steps: int, seed: int = 0, edit=None):
     mujoco.mj_forward(model, data)
     frame_skip = mujoco_models.MODELS[env.mujoco_model].frame_skip
     to_ctrl = getattr(env, "to_ctrl", lambda a: a)
-    actions = np.random.default_rng(seed).uniform(-1, 1, (n_steps, env.action_size))
-    errors = {"qpos": [], "qvel": [], "reward": [], "obs": []}
+    actions = np.random.default_rng(action_seed).uniform(-1, 1, (n_steps, env.action_size))
     for action in actions:
-        prev = mujoco_models.data_from_mujoco(sys, model, data)
+        before = mujoco.MjData(model)
+        mujoco.mj_copyData(before, model, data)
         ctrl = np.asarray(to_ctrl(jnp.asarray(action)))
         data.ctrl[:] = ctrl
         for _ in range(frame_skip):
             mujoco.mj_step(model, data)
-        cur = mujoco_models.data_from_mujoco(sys, model, data)
-        reward, obs = _transition(env, prev, cur, jnp.asarray(ctrl), task)
         state = step(state, jnp.asarray(action))
-        errors["qpos"].append(np.abs(np.asarray(state.pipeline_state.qpos) - data.qpos).max())
-        errors["qvel"].append(np.abs(np.asarray(state.pipeline_state.qvel) - data.qvel).max())
-        errors["reward"].append(abs(float(state.reward) - float(reward)))
-        errors["obs"].append(np.abs(np.asarray(state.obs) - np.asarray(obs)).max())
+        yield Step(model, before, data, state, action, ctrl)
+
+
+def run_pair(name: str, n_steps: int, seed: int = 0, edit=None):
+    """Errors between MJX and MuJoCo over `n_steps` random actions: max |qpos|, |qvel|,
+    |reward|, |obs| differences per step (arrays of length n_steps)."""
+    env = envs.make_meta_env(name, backend="mujoco")
+    task = env.sample_task(jax.random.PRNGKey(seed + 1))
+    errors = {"qpos": [], "qvel": [], "reward": [], "obs": []}
+    for s in paired_steps(env, task, n_steps, seed, seed, edit):
+        sys = _physics(env, task)  # after `edit` replaced it
+        prev = mujoco_models.data_from_mujoco(sys, s.model, s.before)
+        cur = mujoco_models.data_from_mujoco(sys, s.model, s.after)
+        reward, obs = _transition(env, prev, cur, jnp.asarray(s.ctrl), task)
+        ps = s.state.pipeline_state
+        errors["qpos"].append(np.abs(np.asarray(ps.qpos) - s.after.qpos).max())
+        errors["qvel"].append(np.abs(np.asarray(ps.qvel) - s.after.qvel).max())
+        errors["reward"].append(abs(float(s.state.reward) - float(reward)))
+        errors["obs"].append(np.abs(np.asarray(s.state.obs) - np.asarray(obs)).max())
     return {k: np.asarray(v) for k, v in errors.items()}
 
 
@@ -169,33 +193,17 @@ ENV_MODEL = {
 def test_reward_matches_numpy_transcription(name):
     """The rewards of 12 random-action transitions (the ant's feet touch the ground on some):
     the env's (MJX) against the authors' formula on MuJoCo's states."""
+    # The ant lands on its diagonal legs: see test_ant_matches_mujoco_with_isotropic_friction.
+    edit = _elliptic if name == "ant-dir" else None
     with jax.enable_x64(True):
         env = envs.make_meta_env(name, backend="mujoco")
         assert env.mujoco_model == ENV_MODEL[name]
         task = np.asarray(env.sample_task(jax.random.PRNGKey(3)))
-        model = _cpu_model(env, task)
-        if name == "ant-dir":
-            _elliptic(model)  # see test_ant_matches_mujoco_with_isotropic_friction
-            env.brax_env.sys = mujoco_models.mjcf.load_model(model)
-        state = jax.jit(env.reset_to_task)(jax.random.PRNGKey(4), task)
-        step = jax.jit(env.step)
-        data = mujoco.MjData(model)
-        data.qpos[:] = np.asarray(state.pipeline_state.qpos)
-        data.qvel[:] = np.asarray(state.pipeline_state.qvel)
-        mujoco.mj_forward(model, data)
-        to_ctrl = getattr(env, "to_ctrl", lambda a: a)
-        frame_skip = mujoco_models.MODELS[env.mujoco_model].frame_skip
         rewards, expected, contact = [], [], []
-        for action in np.random.default_rng(5).uniform(-1, 1, (12, env.action_size)):
-            before = mujoco.MjData(model)
-            mujoco.mj_copyData(before, model, data)
-            data.ctrl[:] = np.asarray(to_ctrl(jnp.asarray(action)))
-            for _ in range(frame_skip):
-                mujoco.mj_step(model, data)
-            state = step(state, jnp.asarray(action))
-            rewards.append(float(state.reward))
-            expected.append(_numpy_reward(name, model, before, data, action, task))
-            contact.append(float(state.metrics.get("reward_contact", 0.0)))
+        for s in paired_steps(env, task, 12, reset_key=4, action_seed=5, edit=edit):
+            rewards.append(float(s.state.reward))
+            expected.append(_numpy_reward(name, s.model, s.before, s.after, s.action, task))
+            contact.append(float(s.state.metrics.get("reward_contact", 0.0)))
     np.testing.assert_allclose(rewards, expected, rtol=1e-5, atol=1e-5)
     if name == "ant-dir":
         assert min(contact) < -1e-3  # the contact cost was part of what matched
