@@ -57,7 +57,7 @@ bench: $(STAMP)
 bench-accelerator: $(STAMP)
 	PYTHON=$(abspath $(BIN))/python benchmarks/accelerator.sh
 
-# The paper's tables and figures (experiments/README.md): EXPERIMENTS=all or names, VARIANT=quick|full.
+# The paper's tables and figures (experiments/README.md): EXPERIMENTS=all or names, VARIANT=quick|medium|full.
 EXPERIMENTS ?= all
 VARIANT ?= quick
 reproduce: $(STAMP)

@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variant", default="gpu")
     parser.add_argument("--seconds", type=float, default=600.0, help="device time for it all")
     parser.add_argument("--dry-run", action="store_true", help="measure and plan, do not run")
-    parser.add_argument("--runs-dir", type=Path, default=reproduce.REPO / "runs" / "gpu")
+    # The sweep goes to <runs-dir>/<variant>/table1-cheetah-dir (reproduce.py's layout).
+    parser.add_argument("--runs-dir", type=Path, default=reproduce.REPO / "runs" / "reproduce")
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
 

@@ -2,6 +2,7 @@
 
     python experiments/reproduce.py --list
     python experiments/reproduce.py table1-cheetah-dir                 # quick variant (2 CPU cores)
+    python experiments/reproduce.py table1-cheetah-dir --variant medium  # learning, a CPU session
     python experiments/reproduce.py table1-cheetah-dir --variant full  # the paper's budget (GPU)
     python experiments/reproduce.py all                                # every experiment in turn
 
@@ -10,7 +11,8 @@ scan), then `hyperjax eval` on fresh tasks of the train and held-out test splits
 goes to `experiments/results/<variant>/<name>/`: the metrics and eval CSVs, the learning curves
 with 95% bootstrap intervals, final-result tables (training curve and held-out eval), and
 `run.json` with the exact commands, wall times, code version and machine. Checkpoints stay in
-`--runs-dir` (not committed).
+`--runs-dir`/<variant>/ (not committed); a sweep cut off (e.g. at the end of a session) continues
+with `hyperjax resume <that run folder>`, then `reproduce.py <name> --variant <v> --eval-only`.
 """
 
 from __future__ import annotations
@@ -32,8 +34,12 @@ REPO = HERE.parent
 HYPERJAX = str(Path(sys.executable).with_name("hyperjax"))
 SIZES = ("XS", "S", "M", "L", "XL")
 # Every size is two more compilations (about 1.5 min each for a Brax VariBAD program on 2 CPU
-# cores), so the quick scan keeps the two ends.
-QUICK_SIZES = ("XS", "XL")
+# cores), so the quick scan keeps the two ends; at the medium budget every size is a half-hour
+# sweep, so it keeps the ends and the middle.
+SCAN_SIZES = {"quick": ("XS", "XL"), "medium": ("XS", "M", "XL")}
+TABLE1_INITS = (
+    "standard", "normc", "kaiming", "orthogonal", "hfi", "weight_hyperinit", "bias_hyperinit"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -41,11 +47,21 @@ class Experiment:
     file: str  # relative to experiments/
     claim: str  # what the paper reports, for the summary
     extra_args: tuple[str, ...] = ()  # over the experiment file, e.g. another algorithm
+    # In place of extra_args for the named variants (e.g. every init of the file at one budget)
+    variant_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
     sizes: tuple[str, ...] = ()  # a size scan: one sweep per policy size preset
-    quick_sizes: tuple[str, ...] = ()  # the scan's sizes in the quick variant (each compiles)
+    variant_sizes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # a variant's scan
     eval_trials: int = 64
     success: bool = False  # the task reports success (reaching a goal): tabulate its rate
     files_copied: tuple[str, ...] = field(default=("metrics.csv", "eval.csv", "config.json"))
+
+    def args_for(self, variant: str) -> tuple[str, ...]:
+        """The command-line arguments this experiment adds over its file for one variant."""
+        return self.variant_args.get(variant, self.extra_args)
+
+    def sizes_for(self, variant: str) -> tuple[str, ...]:
+        """The policy sizes a variant scans (one sweep each); () for no size scan."""
+        return self.variant_sizes.get(variant, self.sizes)
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -66,6 +82,18 @@ EXPERIMENTS: dict[str, Experiment] = {
         "table1/cheetah-dir.yaml",
         "Multi-task oracle (true task as input): the upper reference for Table 1",
         extra_args=("--algo", "oracle", "--inits", "standard", "bias_hyperinit"),
+        # Medium: every Table 1 init with the true task as input (the multi-task setting, which
+        # isolates the hypernetwork from task inference), at the frames that fit one session.
+        variant_args={
+            "medium": (
+                "--algo",
+                "oracle",
+                "--inits",
+                *TABLE1_INITS,
+                "--train.total-env-steps",
+                "1024000",
+            )
+        },
     ),
     "table1-cheetah-vel": Experiment("table1/cheetah-vel.yaml", "Table 1, Cheetah-Vel"),
     "table1-walker-params": Experiment("table1/walker-params.yaml", "Table 1, Walker-Params"),
@@ -88,13 +116,13 @@ EXPERIMENTS: dict[str, Experiment] = {
         "figure3/cheetah-dir.yaml",
         "Figure 3: Standard vs HN+Bias-HyperInit over base sizes XS..XL",
         sizes=SIZES,
-        quick_sizes=QUICK_SIZES,
+        variant_sizes=SCAN_SIZES,
     ),
     "figure3-walker-params": Experiment(
         "figure3/walker-params.yaml",
         "Figure 3: Standard vs HN+Bias-HyperInit over base sizes XS..XL",
         sizes=SIZES,
-        quick_sizes=QUICK_SIZES,
+        variant_sizes=SCAN_SIZES,
     ),
 }
 
@@ -144,7 +172,7 @@ def sweep_and_eval(
     command = [HYPERJAX, "sweep", "--experiment", f"experiments/{experiment.file}"]
     if variant != "full":
         command += ["--variant", variant]
-    command += [*experiment.extra_args, "--name", sweep_name, "--runs-dir", str(runs_dir)]
+    command += [*experiment.args_for(variant), "--name", sweep_name, "--runs-dir", str(runs_dir)]
     # Quick runs checkpoint once, at the end (for the eval); long runs every 10 chunks, so that
     # `hyperjax resume <run folder>` can continue one that was cut off.
     every = "1000" if variant == "quick" else "10"
@@ -164,9 +192,9 @@ def sweep_and_eval(
 
 
 def summarise(run_dirs: list[Path], out: Path, success: bool) -> dict:
-    """Curves, the final training-return table, the held-out eval tables and the policy
-    diagnostics over training of one experiment."""
-    from hyperjax import plot, plot_diagnostics
+    """Curves, the final training-return table, the held-out eval tables, which method beats
+    which, and the policy diagnostics over training of one experiment."""
+    from hyperjax import compare, plot, plot_diagnostics
 
     plot.plot_curves(run_dirs, out / "curves")
     tables = {"train_curve": plot.final_results(run_dirs, last_chunks=3)}
@@ -181,6 +209,16 @@ def summarise(run_dirs: list[Path], out: Path, success: bool) -> dict:
     for key, rows in tables.items():
         lines += [f"### {key}", "", plot.results_markdown(rows, key), ""]
         plot.write_results_csv(rows, out / f"{key}.csv")
+    # Which method beats which, for the paper's claims: P(X > Y) over seeds (hyperjax.compare).
+    finals = {
+        "train_curve": plot.final_scores(run_dirs, "trial_return", last_chunks=3),
+        "eval_test_trial_return": plot.eval_scores(run_dirs, "test", "trial_return"),
+    }
+    for key, scores in finals.items():
+        rows = compare.improvement_probabilities(scores)
+        if rows:
+            lines += [f"### {key}: P(X > Y)", "", compare.comparisons_markdown(rows), ""]
+            plot.write_results_csv(rows, out / f"compare_{key}.csv")
     (out / "results.md").write_text("\n".join(lines))
     if plot_diagnostics.diagnostic_layers(run_dirs[0]):  # older results have none
         plot_diagnostics.plot_diagnostics(run_dirs, out / "diagnostics")
@@ -254,9 +292,12 @@ def reproduce(
     out = results_dir / variant / name
     log: list[dict] = []
     start = time.perf_counter()
-    sizes = (experiment.quick_sizes if variant == "quick" else ()) or experiment.sizes
+    sizes = experiment.sizes_for(variant)
     run_dirs = [
-        sweep_and_eval(name, experiment, variant, runs_dir, log, s, eval_only, total_env_steps)
+        # Each variant has its own run folders, so a quick run never overwrites a long one.
+        sweep_and_eval(
+            name, experiment, variant, runs_dir / variant, log, s, eval_only, total_env_steps
+        )
         for s in sizes or (None,)
     ]
     if out.exists():
@@ -344,7 +385,11 @@ def write_summary(results_dir: Path, variant: str, redraw: bool = True) -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help="experiments to run, or 'all'")
-    parser.add_argument("--variant", default="quick", help="quick (CPU) or full (paper budget)")
+    parser.add_argument(
+        "--variant",
+        default="quick",
+        help="quick (CPU minutes), medium (a CPU session) or full (the paper's budget, GPU)",
+    )
     parser.add_argument("--runs-dir", type=Path, default=REPO / "runs" / "reproduce")
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")

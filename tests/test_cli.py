@@ -97,6 +97,12 @@ def test_sweep_writes_the_run_folder(tmp_path, capsys):
     for init in ("kaiming", "bias_hyperinit"):
         line = next(x for x in plotted.splitlines() if x.startswith(f"| hypernet+{init} |"))
         assert line in out  # identical numbers to the table the sweep printed
+    # ... and which method beats which, from the same final scores (2 seeds: 4 seed pairs).
+    with (out_stem.parent / "curves_compare.csv").open() as f:
+        (pair,) = list(csv.DictReader(f))
+    assert (pair["x"], pair["y"]) == ("hypernet+bias_hyperinit", "hypernet+kaiming")
+    assert float(pair["p_improvement"]) in (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
+    assert "| hypernet+bias_hyperinit | hypernet+kaiming | naive Kaiming fails |" in plotted
 
 
 def test_plot_diagnostics_of_one_layer_and_its_errors(tmp_path, capsys):

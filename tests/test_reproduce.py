@@ -90,7 +90,38 @@ def test_every_experiment_is_one_loadable_command():
         assert len(quick.seeds) >= 5, name  # the issue's bar for quick variants
         assert len(full.seeds) >= 3, name
         assert full.train.total_env_steps >= 4_000_000, name  # the paper's budgets
-        assert set(experiment.quick_sizes) <= set(experiment.sizes) <= set(driver.SIZES), name
+        for variant_sizes in experiment.variant_sizes.values():
+            assert set(variant_sizes) <= set(experiment.sizes) <= set(driver.SIZES), name
+
+
+# Issue 18: the experiments with a medium variant (a budget where agents learn, one CPU session).
+MEDIUM = {
+    "table1-cheetah-dir", "table1-cheetah-vel", "table1-ant-dir", "table1-walker-params",
+    "table1-humanoid-dir", "oracle-cheetah-dir", "grid-world", "figure3-cheetah-dir",
+    "figure3-walker-params",
+}  # fmt: skip
+
+
+def test_medium_variants_can_separate_the_papers_methods():
+    driver = load_driver()
+    claims = {"standard", "kaiming", "hfi", "bias_hyperinit"}
+    for name in MEDIUM:
+        experiment = driver.EXPERIMENTS[name]
+        spec = load_experiment(ROOT / "experiments" / experiment.file, "medium")
+        assert len(spec.seeds) >= 5, name  # for 95% bootstrap intervals
+        assert spec.train.total_env_steps >= 1_000_000, name  # where learning shows here
+        assert spec.train.backend != "mujoco", name  # MJX is for a GPU (README "Physics backend")
+        wanted = {"standard", "bias_hyperinit"} if experiment.sizes else claims
+        assert wanted <= set(spec.inits), name
+    scan = driver.EXPERIMENTS["figure3-cheetah-dir"].sizes_for("medium")
+    assert len(scan) >= 3 and scan[0] == "XS" and scan[-1] == "XL"
+    assert driver.EXPERIMENTS["table1-cheetah-dir"].sizes_for("medium") == ()
+    # The oracle's medium runs every Table 1 init, whatever the file's medium variant keeps.
+    oracle = driver.EXPERIMENTS["oracle-cheetah-dir"].args_for("medium")
+    inits = oracle[oracle.index("--inits") + 1 : oracle.index("--train.total-env-steps")]
+    assert set(inits) == set(load_experiment(ROOT / "experiments/table1/cheetah-dir.yaml").inits)
+    assert oracle[:2] == ("--algo", "oracle")
+    assert driver.EXPERIMENTS["oracle-cheetah-dir"].args_for("quick")[:2] == ("--algo", "oracle")
 
 
 def test_driver_lists_and_refuses_unknown_names(capsys):
@@ -194,3 +225,24 @@ def test_gpu_plan_fits_the_time_left():
     assert budget["paper_full_budget_hours"] == pytest.approx(hours, abs=0.05)
     # Nothing left: still one chunk, so the run produces a curve point.
     assert gpu.plan(measured, seconds=100, elapsed=90, eval_trials=64)["chunks"] == 1
+
+
+def test_summarise_says_which_method_beats_which(tmp_path):
+    """On the committed quick oracle results: Bias-HyperInit ended above Standard in every pair
+    of seeds, in training and on held-out tasks (experiments/README.md)."""
+    import csv
+    import shutil
+
+    driver = load_driver()
+    source = ROOT / "experiments/results/quick/oracle-cheetah-dir"
+    for name in ("metrics.csv", "eval.csv", "config.json"):
+        shutil.copy(source / name, tmp_path / name)
+    driver.summarise([tmp_path], tmp_path, success=False)
+    assert "### train_curve: P(X > Y)" in (tmp_path / "results.md").read_text()
+    with (tmp_path / "compare_train_curve.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert (row["x"], row["y"]) == ("hypernet+bias_hyperinit", "standard")
+    assert float(row["p_improvement"]) == 1.0 and float(row["ci_low"]) == 1.0
+    with (tmp_path / "compare_eval_test_trial_return.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert float(row["p_improvement"]) == pytest.approx(0.96) and float(row["ci_low"]) > 0.5

@@ -437,7 +437,7 @@ def _train(argv: list[str]) -> None:
 
 
 def _plot(argv: list[str]) -> None:
-    from hyperjax import plot
+    from hyperjax import compare, plot
     from hyperjax.runlog import read_metrics
 
     command = tyro.cli(PlotCommand, args=argv, prog="hyperjax plot")
@@ -453,8 +453,13 @@ def _plot(argv: list[str]) -> None:
         return
     out = command.out or command.run_dirs[0] / "curves"
     figure = plot.plot_curves(list(command.run_dirs), out, command.metric)
-    results = plot.final_results(list(command.run_dirs), command.metric, command.last_chunks)
+    finals = plot.final_scores(list(command.run_dirs), command.metric, command.last_chunks)
+    results = plot.summarise_finals(finals)
     table = plot.results_markdown(results, command.metric)
+    comparisons = compare.improvement_probabilities(finals)  # the paper's claims that ran
+    if comparisons:
+        table += "\n\nWhich method beats which:\n\n" + compare.comparisons_markdown(comparisons)
+        plot.write_results_csv(comparisons, out.with_name(f"{out.name}_compare.csv"))
     out.with_suffix(".md").write_text(table + "\n")
     plot.write_results_csv(results, out.with_suffix(".csv"))
     print(table)

@@ -140,14 +140,24 @@ def final_results(
 ) -> list[dict]:
     """Per method: mean of `metric` over its last `last_chunks` chunks, then mean over seeds with
     a 95% bootstrap CI, plus the seed spread (std)."""
+    return summarise_finals(final_scores(run_dirs, metric, last_chunks))
+
+
+def final_scores(run_dirs: list[Path | str], metric: str, last_chunks: int) -> dict:
+    """{method: array of each seed's mean `metric` over its last `last_chunks` chunks}."""
     scores, _ = load_scores(run_dirs, metric)
-    return summarise_finals({m: np.nanmean(s[:, -last_chunks:], axis=1) for m, s in scores.items()})
+    return {m: np.nanmean(s[:, -last_chunks:], axis=1) for m, s in scores.items()}
 
 
 def eval_results(run_dirs: list[Path | str], split: str, metric: str) -> list[dict]:
     """Per method, from eval.csv's latest evaluation of each run on `split`: mean over seeds
     with a 95% bootstrap CI. `metric` is an eval column, or `last_episode_return` /
     `last_episode_success` (the trial's final episode: after adaptation)."""
+    return summarise_finals(eval_scores(run_dirs, split, metric))
+
+
+def eval_scores(run_dirs: list[Path | str], split: str, metric: str) -> dict:
+    """{method: array of each seed's `metric` in its latest evaluation on `split`}."""
     latest: dict[str, dict] = {}
     evaluated = [d for d in run_dirs if (Path(d) / EVAL_FILE).exists()]
     rows = [row for d in evaluated for row in read_metrics(d, EVAL_FILE)]
@@ -164,7 +174,7 @@ def eval_results(run_dirs: list[Path | str], split: str, metric: str) -> list[di
         else:
             value = row[metric]
         finals[method_name(row, with_lr)].append(value)
-    return summarise_finals({m: np.array(v, dtype=float) for m, v in finals.items()})
+    return {m: np.array(v, dtype=float) for m, v in finals.items()}
 
 
 def summarise_finals(finals: dict[str, np.ndarray]) -> list[dict]:
