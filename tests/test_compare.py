@@ -51,3 +51,51 @@ def test_only_pairs_whose_methods_both_ran_are_compared():
     assert pairs == {
         (BHI, STD), (BHI, "hypernet+kaiming"), (BHI, "hypernet+normc"), (STD, "hypernet+kaiming")
     }  # fmt: skip
+
+
+def with_rate(method, rate):
+    return f"{method} lr={rate}"
+
+
+def test_best_learning_rate_is_the_one_that_ends_highest_per_method():
+    finals = {
+        with_rate(BHI, "0.001"): np.array([5.0, 6.0]),
+        with_rate(BHI, "0.0003"): np.array([7.0, 9.0]),
+        with_rate(STD, "0.001"): np.array([3.0, 3.0]),
+        with_rate(STD, "0.0003"): np.array([1.0, 2.0]),
+    }
+    rates = compare.best_learning_rates(finals)
+    assert rates == {BHI: "0.0003", STD: "0.001"}
+    tuned = compare.at_learning_rates(finals, rates)
+    assert set(tuned) == {BHI, STD}
+    np.testing.assert_array_equal(tuned[BHI], [7.0, 9.0])
+    assert compare.best_learning_rates({BHI: np.ones(2), STD: np.zeros(2)}) == {}  # one rate
+    assert compare.split_learning_rate(with_rate(HFI, "3e-05")) == (HFI, "3e-05")
+    assert compare.split_learning_rate(HFI) == (HFI, None)
+
+
+def test_claims_pair_methods_at_one_rate_and_at_each_ones_best_rate():
+    train = {
+        with_rate(BHI, "0.001"): np.array([10.0, 11, 12]),  # BHI's best rate
+        with_rate(BHI, "0.0003"): np.array([0.0, 1, 2]),
+        with_rate(STD, "0.001"): np.array([4.0, 5, 6]),
+        with_rate(STD, "0.0003"): np.array([7.0, 8, 9]),  # Standard's best rate
+    }
+    # On held-out tasks BHI's untuned rate would look better; the rates chosen in training hold.
+    held_out = {m: -s if "0.001" in m and BHI in m else s for m, s in train.items()}
+    tables = compare.claim_comparisons({"train": train, "eval": held_out})
+    assert set(tables) == {"train", "eval", "train_best_lr", "eval_best_lr"}
+    same_rate = {(r["x"], r["y"]): r["p_improvement"] for r in tables["train"]}
+    assert same_rate == {
+        (with_rate(BHI, "0.0003"), with_rate(STD, "0.0003")): 0.0,
+        (with_rate(BHI, "0.001"), with_rate(STD, "0.001")): 1.0,
+    }
+    (best,) = tables["train_best_lr"]
+    assert (best["x"], best["y"]) == (with_rate(BHI, "0.001"), with_rate(STD, "0.0003"))
+    assert best["p_improvement"] == 1.0
+    (best_eval,) = tables["eval_best_lr"]
+    assert (best_eval["x"], best_eval["y"]) == (best["x"], best["y"])
+    assert best_eval["p_improvement"] == 0.0  # -12..-10 against 7..9
+    # Without a rate grid: the plain pairs only.
+    plain = compare.claim_comparisons({"train": {BHI: np.ones(3), STD: np.zeros(3)}})
+    assert list(plain) == ["train"] and plain["train"][0]["p_improvement"] == 1.0

@@ -98,7 +98,7 @@ def test_every_experiment_is_one_loadable_command():
 MEDIUM = {
     "table1-cheetah-dir", "table1-cheetah-vel", "table1-ant-dir", "table1-walker-params",
     "table1-humanoid-dir", "oracle-cheetah-dir", "grid-world", "figure3-cheetah-dir",
-    "figure3-walker-params",
+    "figure3-walker-params", "oracle-cheetah-dir-lr",
 }  # fmt: skip
 
 
@@ -122,6 +122,15 @@ def test_medium_variants_can_separate_the_papers_methods():
     assert set(inits) == set(load_experiment(ROOT / "experiments/table1/cheetah-dir.yaml").inits)
     assert oracle[:2] == ("--algo", "oracle")
     assert driver.EXPERIMENTS["oracle-cheetah-dir"].args_for("quick")[:2] == ("--algo", "oracle")
+    # The learning-rate check: the claims' three methods at three rates of the paper's grid.
+    lr_check = driver.EXPERIMENTS["oracle-cheetah-dir-lr"].args_for("medium")
+    grid = lr_check[lr_check.index("--lrs") + 1 : lr_check.index("--train.total-env-steps")]
+    assert sorted(map(float, grid)) == [1e-4, 3e-4, 1e-3]
+    paper_grid = load_experiment(ROOT / "experiments/table1/cheetah-dir.yaml").lrs
+    assert set(map(float, grid)) <= set(paper_grid)
+    assert lr_check[lr_check.index("--inits") + 1 : lr_check.index("--lrs")] == (
+        "standard", "hfi", "bias_hyperinit"
+    )  # fmt: skip
 
 
 def test_driver_lists_and_refuses_unknown_names(capsys):

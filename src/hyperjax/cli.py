@@ -456,10 +456,11 @@ def _plot(argv: list[str]) -> None:
     finals = plot.final_scores(list(command.run_dirs), command.metric, command.last_chunks)
     results = plot.summarise_finals(finals)
     table = plot.results_markdown(results, command.metric)
-    comparisons = compare.improvement_probabilities(finals)  # the paper's claims that ran
-    if comparisons:
-        table += "\n\nWhich method beats which:\n\n" + compare.comparisons_markdown(comparisons)
-        plot.write_results_csv(comparisons, out.with_name(f"{out.name}_compare.csv"))
+    # The paper's claims that ran; with a learning-rate grid, also each method at its best rate.
+    for key, rows in compare.claim_comparisons({"": finals}).items():
+        best = " (each method at its best learning rate)" if key else ""
+        table += f"\n\nWhich method beats which{best}:\n\n" + compare.comparisons_markdown(rows)
+        plot.write_results_csv(rows, out.with_name(f"{out.name}_compare{key}.csv"))
     out.with_suffix(".md").write_text(table + "\n")
     plot.write_results_csv(results, out.with_suffix(".csv"))
     print(table)

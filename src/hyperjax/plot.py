@@ -23,11 +23,12 @@ BOOTSTRAP_REPS = 2000
 # Eval summaries of a trial's final episode (after adaptation) -> eval.csv's per-episode column.
 LAST_EPISODE_COLUMNS = {"last_episode_return": "episode_return", "last_episode_success": "success"}
 ID_COLUMNS = ("run", "policy", "init", "seed", "lr", "chunk", "update", "env_steps")
+LR_SEPARATOR = " lr="  # in a method's name when a sweep has several learning rates
 
 
 def method_name(row: dict, with_lr: bool) -> str:
     name = "standard" if row["policy"] == "standard" else f"{row['policy']}+{row['init']}"
-    return f"{name} lr={row['lr']:g}" if with_lr else name
+    return f"{name}{LR_SEPARATOR}{row['lr']:g}" if with_lr else name
 
 
 def load_scores(
