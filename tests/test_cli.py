@@ -105,6 +105,43 @@ def test_sweep_writes_the_run_folder(tmp_path, capsys):
     assert "| hypernet+bias_hyperinit | hypernet+kaiming | naive Kaiming fails |" in plotted
 
 
+def test_plot_compares_each_method_at_its_best_learning_rate(tmp_path, capsys):
+    """A sweep with --lrs: the claim pairs at each rate and at each method's best rate, from a
+    hand-written metrics.csv (two chunks, two seeds per method and rate)."""
+    final = {  # (policy, init, lr) -> each seed's return in both chunks
+        ("hypernet", "bias_hyperinit", 0.001): (10.0, 12.0),  # BHI's best rate
+        ("hypernet", "bias_hyperinit", 0.0003): (1.0, 2.0),
+        ("standard", "default", 0.001): (3.0, 4.0),
+        ("standard", "default", 0.0003): (6.0, 7.0),  # Standard's best rate
+    }
+    with (tmp_path / "metrics.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(
+            ["run", "policy", "init", "seed", "lr", "chunk", "update", "env_steps", "trial_return"]
+        )
+        for (policy, init, lr), returns in final.items():
+            for seed, value in enumerate(returns):
+                for chunk in (0, 1):
+                    run = f"{policy}-{init}-s{seed}-lr{lr:g}"
+                    writer.writerow(
+                        [run, policy, init, seed, lr, chunk, chunk + 1, 1000 * (chunk + 1), value]
+                    )
+    out = tmp_path / "curves"
+    assert cli.main(["plot", str(tmp_path), "--out", str(out), "--last-chunks", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "Which method beats which (each method at its best learning rate)" in printed
+    with (tmp_path / "curves_compare.csv").open() as f:
+        same_rate = {(r["x"], r["y"]): float(r["p_improvement"]) for r in csv.DictReader(f)}
+    assert same_rate == {
+        ("hypernet+bias_hyperinit lr=0.0003", "standard lr=0.0003"): 0.0,
+        ("hypernet+bias_hyperinit lr=0.001", "standard lr=0.001"): 1.0,
+    }
+    with (tmp_path / "curves_compare_best_lr.csv").open() as f:
+        (best,) = list(csv.DictReader(f))
+    assert (best["x"], best["y"]) == ("hypernet+bias_hyperinit lr=0.001", "standard lr=0.0003")
+    assert float(best["p_improvement"]) == 1.0
+
+
 def test_plot_diagnostics_of_one_layer_and_its_errors(tmp_path, capsys):
     argv = ["sweep", "--inits", "kaiming", "bias_hyperinit", "--name", "d"]
     argv += ["--runs-dir", str(tmp_path), "--no-plot", *TINY]
