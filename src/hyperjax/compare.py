@@ -91,11 +91,8 @@ def at_learning_rates(
 ) -> dict[str, np.ndarray]:
     """The scores of each method at its chosen rate, keyed by the method alone (so CLAIM_PAIRS
     match). Rates chosen on one metric (training return) apply unchanged to another (eval)."""
-    return {
-        name: finals[f"{name}{LR_SEPARATOR}{rate}"]
-        for name, rate in rates.items()
-        if f"{name}{LR_SEPARATOR}{rate}" in finals
-    }
+    named = {name: f"{name}{LR_SEPARATOR}{rate}" for name, rate in rates.items()}
+    return {name: finals[method] for name, method in named.items() if method in finals}
 
 
 def claim_pairs_at_each_rate(methods: list[str]) -> tuple[tuple[str, str, str], ...]:
@@ -121,12 +118,13 @@ def claim_comparisons(finals: dict[str, dict[str, np.ndarray]]) -> dict[str, lis
         for key, scores in finals.items()
     }
     rates = best_learning_rates(next(iter(finals.values()), {}))
-    for key, scores in finals.items() if rates else ():
-        rows = improvement_probabilities(at_learning_rates(scores, rates))
-        for row in rows:
-            row["x"] += f"{LR_SEPARATOR}{rates[row['x']]}"
-            row["y"] += f"{LR_SEPARATOR}{rates[row['y']]}"
-        tables[f"{key}_best_lr"] = rows
+    if rates:  # a learning-rate grid
+        for key, scores in finals.items():
+            rows = improvement_probabilities(at_learning_rates(scores, rates))
+            for row in rows:
+                row["x"] += f"{LR_SEPARATOR}{rates[row['x']]}"
+                row["y"] += f"{LR_SEPARATOR}{rates[row['y']]}"
+            tables[f"{key}_best_lr"] = rows
     return {key: rows for key, rows in tables.items() if rows}
 
 
