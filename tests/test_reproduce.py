@@ -98,7 +98,7 @@ def test_every_experiment_is_one_loadable_command():
 MEDIUM = {
     "table1-cheetah-dir", "table1-cheetah-vel", "table1-ant-dir", "table1-walker-params",
     "table1-humanoid-dir", "oracle-cheetah-dir", "grid-world", "figure3-cheetah-dir",
-    "figure3-walker-params", "oracle-cheetah-dir-lr",
+    "figure3-walker-params", "oracle-cheetah-dir-lr", "oracle-cheetah-dir-lr-top",
 }  # fmt: skip
 
 
@@ -255,3 +255,55 @@ def test_summarise_says_which_method_beats_which(tmp_path):
     with (tmp_path / "compare_eval_test_trial_return.csv").open() as f:
         (row,) = list(csv.DictReader(f))
     assert float(row["p_improvement"]) == pytest.approx(0.96) and float(row["ci_low"]) > 0.5
+
+
+def write_metrics(folder: Path, finals: dict) -> None:
+    """A two-chunk metrics.csv: {(policy, init, lr): each seed's return, in both chunks}."""
+    folder.mkdir(parents=True)
+    header = ["run", "policy", "init", "seed", "lr", "chunk", "update", "env_steps"]
+    lines = [",".join([*header, "trial_return"])]
+    for (policy, init, lr), returns in finals.items():
+        for seed, value in enumerate(returns):
+            for chunk in (0, 1):
+                run = f"{policy}-{init}-seed{seed}-lr{lr:g}"
+                row = [run, policy, init, seed, lr, chunk, chunk + 1, 1000 * (chunk + 1), value]
+                lines.append(",".join(map(str, row)))
+    (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_an_extending_experiment_is_compared_with_what_it_extends(tmp_path):
+    """oracle-cheetah-dir-lr-top adds the paper's top rate to oracle-cheetah-dir-lr: its
+    `combined` folder compares each method at its best rate of all of them."""
+    import csv
+
+    driver = load_driver()
+    assert driver.EXPERIMENTS["oracle-cheetah-dir-lr-top"].extends == ("oracle-cheetah-dir-lr",)
+    top_args = driver.EXPERIMENTS["oracle-cheetah-dir-lr-top"].args_for("medium")
+    assert top_args[top_args.index("--lrs") + 1] == "0.003"
+    medium = tmp_path / "medium"
+    top = medium / "oracle-cheetah-dir-lr-top"
+    write_metrics(
+        top,
+        {
+            ("standard", "default", 0.003): (9.0, 11.0),  # Standard's best rate
+            ("hypernet", "bias_hyperinit", 0.003): (-5.0, -5.0),
+        },
+    )
+    driver.derive_results("oracle-cheetah-dir-lr-top", top)
+    assert not (top / driver.COMBINED).exists()  # what it extends has not run: nothing combined
+    write_metrics(
+        medium / "oracle-cheetah-dir-lr",
+        {
+            ("standard", "default", 0.001): (3.0, 4.0),
+            ("hypernet", "bias_hyperinit", 0.001): (20.0, 22.0),  # BHI's best rate
+        },
+    )
+    driver.derive_results("oracle-cheetah-dir-lr-top", top)
+    with (top / driver.COMBINED / "compare_train_curve_best_lr.csv").open() as f:
+        (best,) = list(csv.DictReader(f))
+    assert (best["x"], best["y"]) == ("hypernet+bias_hyperinit lr=0.001", "standard lr=0.003")
+    assert float(best["p_improvement"]) == 1.0
+    # The folder's own comparison stays at its one rate, where Standard is ahead.
+    with (top / "compare_train_curve.csv").open() as f:
+        (own,) = list(csv.DictReader(f))
+    assert float(own["p_improvement"]) == 0.0
