@@ -45,15 +45,6 @@ LR_GRID = ("0.0001", "0.0003", "0.001")
 LR_GRID_TOP = ("0.003",)  # the paper's largest rate, run after Standard's best was 1e-3
 
 
-def oracle_lr_args(rates: tuple[str, ...]) -> tuple[str, ...]:
-    """The learning-rate check's arguments: the claims' three methods, oracle task input."""
-    return ("--algo", "oracle", "--inits", "standard", "hfi", "bias_hyperinit", "--lrs", *rates)
-
-
-ORACLE_LR_ARGS = oracle_lr_args(LR_GRID)
-ORACLE_LR_TOP_ARGS = oracle_lr_args(LR_GRID_TOP)
-
-
 @dataclass(frozen=True)
 class Experiment:
     file: str  # relative to experiments/
@@ -77,6 +68,20 @@ class Experiment:
     def sizes_for(self, variant: str) -> tuple[str, ...]:
         """The policy sizes a variant scans (one sweep each); () for no size scan."""
         return self.variant_sizes.get(variant, self.sizes)
+
+
+def oracle_learning_rate_check(
+    rates: tuple[str, ...], claim: str, extends: tuple[str, ...] = ()
+) -> Experiment:
+    """The claims' three methods with the true task as input (cheetah-dir) at the given rates."""
+    args = ("--algo", "oracle", "--inits", "standard", "hfi", "bias_hyperinit", "--lrs", *rates)
+    return Experiment(
+        "table1/cheetah-dir.yaml",
+        claim,
+        extra_args=args,
+        variant_args={"medium": (*args, "--train.total-env-steps", "1024000")},
+        extends=extends,
+    )
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -115,22 +120,18 @@ EXPERIMENTS: dict[str, Experiment] = {
     # for the three methods of the claims: 45 runs, which fits one CPU session at the medium
     # budget (about 1.9 h; the full five-rate grid would take 3.2 h). Compared at the same rate
     # and each at its best (hyperjax.compare.claim_comparisons).
-    "oracle-cheetah-dir-lr": Experiment(
-        "table1/cheetah-dir.yaml",
+    "oracle-cheetah-dir-lr": oracle_learning_rate_check(
+        LR_GRID,
         "Learning rate tuned per method, as the paper does: Standard, HFI and Bias-HyperInit "
         "with the true task as input, each at its best of 1e-4, 3e-4 and 1e-3",
-        extra_args=ORACLE_LR_ARGS,
-        variant_args={"medium": (*ORACLE_LR_ARGS, "--train.total-env-steps", "1024000")},
     ),
     # At 1e-3, the grid's top above, Standard was still improving with the rate (HFI and BHI were
     # past their best), so its best may lie beyond: the paper's grid goes on to 3e-3. Compared with
     # the three rates above in its `combined` folder, each method at its best of all four.
-    "oracle-cheetah-dir-lr-top": Experiment(
-        "table1/cheetah-dir.yaml",
+    "oracle-cheetah-dir-lr-top": oracle_learning_rate_check(
+        LR_GRID_TOP,
         "Learning rate tuned per method: the paper's top rate 3e-3 for Standard, HFI and "
         "Bias-HyperInit (true task as input), then each at its best of 1e-4 to 3e-3",
-        extra_args=ORACLE_LR_TOP_ARGS,
-        variant_args={"medium": (*ORACLE_LR_TOP_ARGS, "--train.total-env-steps", "1024000")},
         extends=("oracle-cheetah-dir-lr",),
     ),
     "table1-cheetah-vel": Experiment("table1/cheetah-vel.yaml", "Table 1, Cheetah-Vel"),
