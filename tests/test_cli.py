@@ -228,3 +228,20 @@ def test_algo_and_env_shortcuts_run_varibad(tmp_path, monkeypatch):
         assert float(row["vae_kl"]) >= 0.0 and float(row["vae_reward_loss"]) >= 0.0
     offline_runs = list((tmp_path / "vb" / "wandb" / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 2  # one W&B run per sweep run
+
+
+def test_eval_table_keeps_learning_rates_apart():
+    """A sweep with --lrs: one row per method and rate, not every rate's seeds pooled."""
+    rows = [
+        {"policy": "standard", "init": "default", "lr": lr, "split": "test", "seed": seed,
+         "trial_return": value, "episode_return_0": value, "success_0": 0.0}
+        for lr, values in ((0.001, (10.0, 20.0)), (0.0003, (1.0, 3.0)))
+        for seed, value in enumerate(values)
+    ]  # fmt: skip
+    table = cli.eval_table(rows).splitlines()
+    assert table[2:] == [
+        "| standard lr=0.0003 | test | 2 | 2.000 | 0.000 | 2.000 |",
+        "| standard lr=0.001 | test | 2 | 15.000 | 0.000 | 15.000 |",
+    ]
+    one_rate = cli.eval_table(rows[:2]).splitlines()[2:]
+    assert one_rate == ["| standard | test | 2 | 15.000 | 0.000 | 15.000 |"]

@@ -327,14 +327,17 @@ def _eval(argv: list[str]) -> None:
 
 
 def eval_table(rows: list[dict]) -> str:
-    """Mean over seeds per (method, split): return per episode index, success, trial return."""
+    """Mean over seeds per (method, split): return per episode index, success, trial return.
+    A sweep over learning rates gets one row per method and rate."""
     import numpy as np
 
+    from hyperjax.plot import method_name
+
     episodes = sum(1 for key in rows[0] if key.startswith("episode_return_"))
+    with_lr = len({row["lr"] for row in rows}) > 1
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
-        name = "standard" if row["policy"] == "standard" else f"{row['policy']}+{row['init']}"
-        groups.setdefault((name, row["split"]), []).append(row)
+        groups.setdefault((method_name(row, with_lr), row["split"]), []).append(row)
     head = " | ".join(f"ep {i + 1}" for i in range(episodes))
     lines = [f"| method | split | seeds | {head} | success (last ep) | trial return |"]
     lines.append("|" + "---|" * (episodes + 5))
