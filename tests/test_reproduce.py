@@ -307,3 +307,23 @@ def test_an_extending_experiment_is_compared_with_what_it_extends(tmp_path):
     with (top / "compare_train_curve.csv").open() as f:
         (own,) = list(csv.DictReader(f))
     assert float(own["p_improvement"]) == 0.0
+
+
+def test_curves_of_a_rate_sweep_get_a_color_per_method_and_a_style_per_rate():
+    """12 curves (3 methods x 4 rates) exceed the default ten colors: no two may look alike."""
+    methods = [
+        f"{name} lr={rate}"
+        for name in ("standard", "hypernet+hfi", "hypernet+bias_hyperinit")
+        for rate in ("0.0001", "0.0003", "0.001", "0.003")
+    ]
+    styles = plot.curve_styles(methods)
+    looks = {(s["color"], str(s["linestyle"])) for s in styles.values()}
+    assert len(looks) == 12
+    for name in ("standard", "hypernet+hfi"):
+        assert len({styles[m]["color"] for m in methods if m.startswith(name + " ")}) == 1
+    # The smallest rate draws solid, the same for every method.
+    assert {styles[m]["linestyle"] for m in methods if m.endswith("lr=0.0001")} == {"-"}
+    assert {styles[m]["linestyle"] for m in methods if m.endswith("lr=0.003")} == {":"}
+    one_rate = plot.curve_styles(["standard", "hypernet+hfi"])
+    assert {s["linestyle"] for s in one_rate.values()} == {"-"}
+    assert one_rate["standard"]["color"] != one_rate["hypernet+hfi"]["color"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from rliable import metrics as rly_metrics
 
-from hyperjax.plot import LR_SEPARATOR, bootstrap_intervals
+from hyperjax.plot import LR_SEPARATOR, bootstrap_intervals, split_learning_rate
 
 # (X, Y, the paper's claim that P(X > Y) speaks to), in method_name's spelling.
 CLAIM_PAIRS: tuple[tuple[str, str, str], ...] = (
@@ -63,12 +63,6 @@ def improvement_probabilities(
             }
         )
     return rows
-
-
-def split_learning_rate(method: str) -> tuple[str, str | None]:
-    """ "hypernet+hfi lr=0.001" -> ("hypernet+hfi", "0.001"); without a rate -> (name, None)."""
-    name, _, rate = method.partition(LR_SEPARATOR)
-    return name, rate or None
 
 
 def best_learning_rates(finals: dict[str, np.ndarray]) -> dict[str, str]:

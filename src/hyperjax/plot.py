@@ -31,6 +31,31 @@ def method_name(row: dict, with_lr: bool) -> str:
     return f"{name}{LR_SEPARATOR}{row['lr']:g}" if with_lr else name
 
 
+def split_learning_rate(method: str) -> tuple[str, str | None]:
+    """ "hypernet+hfi lr=0.001" -> ("hypernet+hfi", "0.001"); without a rate -> (name, None)."""
+    name, _, rate = method.partition(LR_SEPARATOR)
+    return name, rate or None
+
+
+# Line styles for the learning rates of a sweep, smallest rate first.
+RATE_LINESTYLES = ("-", "--", "-.", ":", (0, (3, 1, 1, 1, 1, 1)))
+
+
+def curve_styles(methods: list[str]) -> dict[str, dict]:
+    """Matplotlib line properties per method: one color per method and, in a sweep over learning
+    rates, one line style per rate (a 3-method x 4-rate sweep would otherwise reuse the default
+    cycle's ten colors for different methods)."""
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    names = sorted({split_learning_rate(m)[0] for m in methods})
+    rates = sorted({r for _, r in map(split_learning_rate, methods) if r is not None}, key=float)
+    styles = {}
+    for method in methods:
+        name, rate = split_learning_rate(method)
+        style = RATE_LINESTYLES[rates.index(rate) % len(RATE_LINESTYLES)] if rate else "-"
+        styles[method] = {"color": colors[names.index(name) % len(colors)], "linestyle": style}
+    return styles
+
+
 def load_scores(
     run_dirs: list[Path | str], metric: str | Callable[[dict], float]
 ) -> tuple[dict, np.ndarray]:
@@ -78,10 +103,11 @@ def plot_curves(run_dirs: list[Path | str], out: Path | str, metric: str = "tria
     scores, steps = load_scores(run_dirs, metric)
     point, interval = interval_estimates(scores)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for method in sorted(scores):
+    styles = curve_styles(sorted(scores))
+    for method, style in styles.items():
         x = steps[: len(point[method])]
-        ax.plot(x, point[method], label=f"{method} (n={len(scores[method])})")
-        ax.fill_between(x, interval[method][0], interval[method][1], alpha=0.2)
+        ax.plot(x, point[method], label=f"{method} (n={len(scores[method])})", **style)
+        ax.fill_between(x, *interval[method], alpha=0.2, facecolor=style["color"])
     ax.set_xlabel("env steps per run")
     ax.set_ylabel(metric.replace("_", " "))
     use_symlog_if_far_apart(ax, [p[-1] for p in point.values()])
