@@ -11,8 +11,9 @@ scan), then `hyperjax eval` on fresh tasks of the train and held-out test splits
 goes to `experiments/results/<variant>/<name>/`: the metrics and eval CSVs, the learning curves
 with 95% bootstrap intervals, final-result tables (training curve and held-out eval), and
 `run.json` with the exact commands, wall times, code version and machine. Checkpoints stay in
-`--runs-dir`/<variant>/ (not committed); a sweep cut off (e.g. at the end of a session) continues
-with `hyperjax resume <that run folder>`, then `reproduce.py <name> --variant <v> --eval-only`.
+`--runs-dir`/<variant>/ (not committed). An experiment cut off (e.g. at the end of a session)
+finishes with `reproduce.py <name> --variant <v> --continue`: each of its sweeps resumes from its
+latest checkpoint, is skipped if complete or starts if it never did, then all are evaluated.
 """
 
 from __future__ import annotations
@@ -211,12 +212,13 @@ def sweep_and_eval(
     runs_dir: Path,
     log: list[dict],
     size: str | None = None,
-    eval_only: bool = False,
+    mode: str = "run",
     total_env_steps: int | None = None,
 ) -> Path:
-    """One sweep (and its held-out evaluation); returns its run folder. With `eval_only`, an
-    existing finished sweep is evaluated again instead of trained; `total_env_steps` overrides
-    the variant's budget."""
+    """One sweep (and its held-out evaluation); returns its run folder. `mode` is "run" (train
+    from scratch), "eval-only" (evaluate the finished sweep already there) or "continue" (resume
+    the sweep there from its latest checkpoint, or start it if it has none, then evaluate);
+    `total_env_steps` overrides the variant's budget."""
     sweep_name = f"{name}-{size}" if size else name
     command = [HYPERJAX, "sweep", "--experiment", f"experiments/{experiment.file}"]
     if variant != "full":
@@ -231,13 +233,35 @@ def sweep_and_eval(
     if total_env_steps is not None:
         command += ["--train.total-env-steps", str(total_env_steps)]
     run_dir = runs_dir / sweep_name
-    if eval_only:
-        if not (run_dir / "config.json").exists():
-            raise SystemExit(f"--eval-only: {run_dir} holds no sweep; run it without the flag")
-    else:
+    stage = sweep_stage(run_dir)
+    if mode == "eval-only" and stage != "done":
+        raise SystemExit(
+            f"--eval-only: {run_dir} holds no finished sweep ({stage}); finish it with --continue"
+        )
+    if mode == "run" or (mode == "continue" and stage == "new"):
         timed(command, log)
+    elif mode == "continue" and stage == "cut":
+        timed([HYPERJAX, "resume", str(run_dir), "--no-progress"], log)
     timed([HYPERJAX, "eval", str(run_dir), "--trials", str(experiment.eval_trials)], log)
     return run_dir
+
+
+def sweep_stage(run_dir: Path) -> str:
+    """How far the sweep in `run_dir` got: "new" (no sweep, or none of it checkpointed), "cut"
+    (checkpointed before its last chunk: `hyperjax resume` continues it) or "done"."""
+    from hyperjax.checkpoint import SweepCheckpointer
+    from hyperjax.experiment import spec_from_dict
+
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        return "new"
+    spec = spec_from_dict(json.loads(config_path.read_text())["spec"], source=str(config_path))
+    checkpointer = SweepCheckpointer(run_dir)
+    step = checkpointer.latest_step()
+    checkpointer.close()
+    if step is None:
+        return "new"
+    return "done" if step >= spec.train.num_chunks else "cut"
 
 
 def summarise(run_dirs: list[Path], out: Path, success: bool) -> dict:
@@ -339,7 +363,7 @@ def reproduce(
     variant: str,
     runs_dir: Path,
     results_dir: Path,
-    eval_only: bool = False,
+    mode: str = "run",
     total_env_steps: int | None = None,
 ) -> None:
     experiment = EXPERIMENTS[name]
@@ -349,9 +373,7 @@ def reproduce(
     sizes = experiment.sizes_for(variant)
     run_dirs = [
         # Each variant has its own run folders, so a quick run never overwrites a long one.
-        sweep_and_eval(
-            name, experiment, variant, runs_dir / variant, log, s, eval_only, total_env_steps
-        )
+        sweep_and_eval(name, experiment, variant, runs_dir / variant, log, s, mode, total_env_steps)
         for s in sizes or (None,)
     ]
     if out.exists():
@@ -370,7 +392,9 @@ def reproduce(
         "variant": variant,
         "claim": experiment.claim,
         "commands": log,
-        "eval_only": eval_only,  # the sweep itself was run earlier, into the same run folder
+        # "eval-only" or "continue": (part of) the sweep ran earlier, into the same run folder;
+        # `commands` lists only what ran in this call.
+        "mode": mode,
         "reproduce": f"python experiments/reproduce.py {name} --variant {variant}"
         + (f" --total-env-steps {total_env_steps}" if total_env_steps else ""),
         "wall_seconds": round(time.perf_counter() - start, 1),
@@ -447,10 +471,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs-dir", type=Path, default=REPO / "runs" / "reproduce")
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
-    parser.add_argument(
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
         "--eval-only",
-        action="store_true",
-        help="evaluate and collect sweeps already in --runs-dir (e.g. after an interrupted eval)",
+        dest="mode",
+        action="store_const",
+        const="eval-only",
+        help="evaluate and collect finished sweeps in --runs-dir (e.g. after a failed eval)",
+    )
+    mode.add_argument(
+        "--continue",
+        dest="mode",
+        action="store_const",
+        const="continue",
+        help="finish an experiment cut off earlier: resume each sweep in --runs-dir from its "
+        "latest checkpoint (skip it if complete, start it if never checkpointed), then evaluate",
     )
     parser.add_argument(
         "--total-env-steps", type=int, help="frames per run, in place of the variant's budget"
@@ -479,7 +514,7 @@ def main(argv: list[str] | None = None) -> None:
             args.variant,
             args.runs_dir,
             args.results_dir,
-            args.eval_only,
+            args.mode or "run",
             args.total_env_steps,
         )
 

@@ -2,7 +2,6 @@
 driver's experiment table (every experiment points at a loadable file with >= 5 quick seeds)."""
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +12,6 @@ from hyperjax.experiment import load_experiment
 from hyperjax.runlog import RunDirectory
 
 ROOT = Path(__file__).parents[1]
-
-
-def load_driver():
-    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "experiments/reproduce.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["reproduce"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def eval_row(init: str, seed: int, split: str, chunk: int, returns, success) -> dict:
@@ -82,8 +73,7 @@ def test_size_scan_figure_is_written(tmp_path):
     assert (tmp_path / "scan.svg").read_bytes() == (tmp_path / "again.svg").read_bytes()
 
 
-def test_every_experiment_is_one_loadable_command():
-    driver = load_driver()
+def test_every_experiment_is_one_loadable_command(driver):
     for name, experiment in driver.EXPERIMENTS.items():
         path = ROOT / "experiments" / experiment.file
         quick, full = load_experiment(path, "quick"), load_experiment(path, None)
@@ -103,8 +93,7 @@ MEDIUM = {
 }  # fmt: skip
 
 
-def test_medium_variants_can_separate_the_papers_methods():
-    driver = load_driver()
+def test_medium_variants_can_separate_the_papers_methods(driver):
     claims = {"standard", "kaiming", "hfi", "bias_hyperinit"}
     for name in MEDIUM:
         experiment = driver.EXPERIMENTS[name]
@@ -134,8 +123,7 @@ def test_medium_variants_can_separate_the_papers_methods():
     )  # fmt: skip
 
 
-def test_driver_lists_and_refuses_unknown_names(capsys):
-    driver = load_driver()
+def test_driver_lists_and_refuses_unknown_names(driver, capsys):
     driver.main(["--list"])
     listed = capsys.readouterr().out
     assert all(name in listed for name in driver.EXPERIMENTS)
@@ -145,8 +133,7 @@ def test_driver_lists_and_refuses_unknown_names(capsys):
     assert "table9-nope" in error and "table1-cheetah-dir" in error
 
 
-def test_summary_collects_each_finished_experiment(tmp_path):
-    driver = load_driver()
+def test_summary_collects_each_finished_experiment(driver, tmp_path):
     folder = tmp_path / "quick" / "table1-cheetah-dir"
     folder.mkdir(parents=True)
     record = {
@@ -210,10 +197,9 @@ def test_bootstrap_intervals_are_reproducible_and_leave_numpy_alone():
     assert (np.random.get_state()[1] == before).all()  # noqa: NPY002
 
 
-def test_gpu_plan_fits_the_time_left():
+def test_gpu_plan_fits_the_time_left(driver):
     """experiments/gpu.py: whole chunks that fit what is left after measuring, two compilations
     and the evaluation, with a 15% margin; the paper's full budget from the same throughput."""
-    load_driver()
     spec = importlib.util.spec_from_file_location("gpu", ROOT / "experiments/gpu.py")
     gpu = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gpu)
@@ -237,13 +223,12 @@ def test_gpu_plan_fits_the_time_left():
     assert gpu.plan(measured, seconds=100, elapsed=90, eval_trials=64)["chunks"] == 1
 
 
-def test_summarise_says_which_method_beats_which(tmp_path):
+def test_summarise_says_which_method_beats_which(driver, tmp_path):
     """On the committed quick oracle results: Bias-HyperInit ended above Standard in every pair
     of seeds, in training and on held-out tasks (experiments/README.md)."""
     import csv
     import shutil
 
-    driver = load_driver()
     source = ROOT / "experiments/results/quick/oracle-cheetah-dir"
     for name in ("metrics.csv", "eval.csv", "config.json"):
         shutil.copy(source / name, tmp_path / name)
@@ -272,12 +257,11 @@ def write_metrics(folder: Path, finals: dict) -> None:
     (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
 
 
-def test_an_extending_experiment_is_compared_with_what_it_extends(tmp_path):
+def test_an_extending_experiment_is_compared_with_what_it_extends(driver, tmp_path):
     """oracle-cheetah-dir-lr-top adds the paper's top rate to oracle-cheetah-dir-lr: its
     `combined` folder compares each method at its best rate of all of them."""
     import csv
 
-    driver = load_driver()
     assert driver.EXPERIMENTS["oracle-cheetah-dir-lr-top"].extends == ("oracle-cheetah-dir-lr",)
     top_args = driver.EXPERIMENTS["oracle-cheetah-dir-lr-top"].args_for("medium")
     assert top_args[top_args.index("--lrs") + 1] == "0.003"

@@ -162,3 +162,35 @@ def test_checkpoint_round_trip_keeps_zero_size_arrays_and_keys(tmp_path):
     np.testing.assert_array_equal(
         jax.random.key_data(restored["g"]["key"]), jax.random.key_data(state["g"]["key"])
     )
+
+
+def test_reproduce_continue_resumes_only_what_was_cut(driver, straight, tmp_path, monkeypatch):
+    """`reproduce.py --continue` picks, per sweep, resume (cut), nothing (done) or a fresh sweep
+    (never checkpointed); `--eval-only` refuses a sweep that is not finished."""
+    commands = []
+    monkeypatch.setattr(driver, "timed", lambda command, log: commands.append(command[1]))
+    experiment = driver.EXPERIMENTS["grid-world"]
+    run_dir = tmp_path / "medium" / "grid-world"
+    shutil.copytree(straight, run_dir)
+
+    def continue_():
+        commands.clear()
+        driver.sweep_and_eval(
+            "grid-world", experiment, "medium", run_dir.parent, [], None, "continue"
+        )
+        return commands
+
+    assert driver.sweep_stage(run_dir) == "done"
+    assert continue_() == ["eval"]
+    for step in (CHUNKS, CHUNKS - 1):  # cut: the latest checkpoint lies before the last chunk
+        shutil.rmtree(run_dir / CHECKPOINT_DIR / str(step))
+    assert driver.sweep_stage(run_dir) == "cut"
+    assert continue_() == ["resume", "eval"]
+    with pytest.raises(SystemExit, match="no finished sweep \\(cut\\); finish it with --continue"):
+        driver.sweep_and_eval(
+            "grid-world", experiment, "medium", run_dir.parent, [], None, "eval-only"
+        )
+    shutil.rmtree(run_dir / CHECKPOINT_DIR)  # started, killed before its first checkpoint
+    assert driver.sweep_stage(run_dir) == "new"
+    assert continue_() == ["sweep", "eval"]
+    assert driver.sweep_stage(tmp_path / "nothing") == "new"
