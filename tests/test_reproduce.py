@@ -89,7 +89,7 @@ MEDIUM = {
     "table1-cheetah-dir", "table1-cheetah-vel", "table1-ant-dir", "table1-walker-params",
     "table1-humanoid-dir", "oracle-cheetah-dir", "grid-world", "figure3-cheetah-dir",
     "figure3-walker-params", "oracle-cheetah-dir-lr", "oracle-cheetah-dir-lr-top",
-    "table1-cheetah-dir-lr",
+    "table1-cheetah-dir-lr", "table1-cheetah-vel-lr",
 }  # fmt: skip
 
 
@@ -266,12 +266,14 @@ def test_an_extending_experiment_is_compared_with_what_it_extends(driver, tmp_pa
     top_args = driver.EXPERIMENTS["oracle-cheetah-dir-lr-top"].args_for("medium")
     assert top_args[top_args.index("--lrs") + 1] == "0.003"
     # VariBAD's Standard at the larger rates of the paper's grid, beside table1-cheetah-dir.
-    varibad = driver.EXPERIMENTS["table1-cheetah-dir-lr"]
-    assert varibad.extends == ("table1-cheetah-dir",)
-    args = varibad.args_for("medium")
-    assert args[args.index("--inits") + 1 : args.index("--lrs")] == ("standard",)
-    paper_grid = load_experiment(ROOT / "experiments/table1/cheetah-dir.yaml").lrs
-    assert {1e-3, 3e-3} == set(map(float, args[args.index("--lrs") + 1 :])) <= set(paper_grid)
+    for task in ("cheetah-dir", "cheetah-vel"):
+        varibad = driver.EXPERIMENTS[f"table1-{task}-lr"]
+        assert varibad.file == f"table1/{task}.yaml"
+        assert varibad.extends == (f"table1-{task}",)
+        args = varibad.args_for("medium")
+        assert args[args.index("--inits") + 1 : args.index("--lrs")] == ("standard",)
+        paper_grid = load_experiment(ROOT / "experiments" / varibad.file).lrs
+        assert {1e-3, 3e-3} == set(map(float, args[args.index("--lrs") + 1 :])) <= set(paper_grid)
     medium = tmp_path / "medium"
     top = medium / "oracle-cheetah-dir-lr-top"
     write_metrics(
