@@ -241,7 +241,7 @@ def sweep_and_eval(
     if total_env_steps is not None:
         command += ["--train.total-env-steps", str(total_env_steps)]
     run_dir = runs_dir / sweep_name
-    stage = sweep_stage(run_dir)
+    stage = sweep_stage(run_dir) if mode != "run" else "new"  # "run" trains afresh regardless
     if mode == "eval-only" and stage != "done":
         raise SystemExit(
             f"--eval-only: {run_dir} holds no finished sweep ({stage}); finish it with --continue"
@@ -259,11 +259,11 @@ def sweep_stage(run_dir: Path) -> str:
     (checkpointed before its last chunk: `hyperjax resume` continues it) or "done"."""
     from hyperjax.checkpoint import SweepCheckpointer
     from hyperjax.experiment import spec_from_dict
+    from hyperjax.runlog import CONFIG_FILE, RunDirectory
 
-    config_path = run_dir / "config.json"
-    if not config_path.exists():
+    if not (run_dir / CONFIG_FILE).exists():
         return "new"
-    spec = spec_from_dict(json.loads(config_path.read_text())["spec"], source=str(config_path))
+    spec = spec_from_dict(RunDirectory(run_dir).read_config()["spec"])
     checkpointer = SweepCheckpointer(run_dir)
     step = checkpointer.latest_step()
     checkpointer.close()
