@@ -14,11 +14,15 @@ with 95% bootstrap intervals, final-result tables (training curve and held-out e
 `--runs-dir`/<variant>/ (not committed). An experiment cut off (e.g. at the end of a session)
 finishes with `reproduce.py <name> --variant <v> --continue`: each of its sweeps resumes from its
 latest checkpoint, is skipped if complete or starts if it never did, then all are evaluated.
+A size scan collects each size into `<name>-<size>/` (with its own run.json) as soon as that
+size is evaluated, so finished sizes can be committed; `--continue` skips the sizes collected
+whole, even when their run folders are gone (a new machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -366,6 +370,44 @@ def derive_results(name: str, out: Path) -> None:
         summarise([*extended, out], out / COMBINED, experiment.success)
 
 
+def collect(run_dir: Path, target: Path, files: tuple[str, ...]) -> None:
+    """Copy a finished, evaluated sweep's files into `target`, replacing what was there."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for file in files:
+        if (run_dir / file).exists():
+            shutil.copy(run_dir / file, target / file)
+
+
+def collected(folder: Path) -> bool:
+    """Whether `folder` holds a whole sweep's collected results: its metrics reach the last
+    chunk of the config it was collected with, and it was evaluated."""
+    from hyperjax.experiment import spec_from_dict
+
+    if not all((folder / f).exists() for f in ("config.json", "metrics.csv", "eval.csv")):
+        return False
+    spec = spec_from_dict(json.loads((folder / "config.json").read_text())["spec"])
+    with open(folder / "metrics.csv", newline="") as f:
+        last_chunk = max((int(row["chunk"]) for row in csv.DictReader(f)), default=-1)
+    return last_chunk == spec.train.num_chunks - 1
+
+
+def run_record(commands: list[dict], wall_seconds: float, **fields) -> dict:
+    return {
+        **fields,
+        "commands": commands,
+        "wall_seconds": round(wall_seconds, 1),
+        "code_version": code_version(),
+        "machine": machine(),
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def write_record(folder: Path, record: dict) -> None:
+    (folder / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
 def reproduce(
     name: str,
     variant: str,
@@ -379,38 +421,44 @@ def reproduce(
     log: list[dict] = []
     start = time.perf_counter()
     sizes = experiment.sizes_for(variant)
-    run_dirs = [
-        # Each variant has its own run folders, so a quick run never overwrites a long one.
-        sweep_and_eval(name, experiment, variant, runs_dir / variant, log, s, mode, total_env_steps)
-        for s in sizes or (None,)
-    ]
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    for run_dir in run_dirs:
-        # A size scan keeps each size's sweep apart: its runs share names across sizes.
-        target = out / run_dir.name if sizes else out
-        target.mkdir(exist_ok=True)
-        for file in experiment.files_copied:
-            if (run_dir / file).exists():
-                shutil.copy(run_dir / file, target / file)
+    # Each variant has its own run folders, so a quick run never overwrites a long one.
+    sweep = partial(sweep_and_eval, name, experiment, variant, runs_dir / variant)
+    earlier = []  # sizes of a scan collected by an earlier call (--continue skips them)
+    if not sizes:
+        collect(sweep(log, None, mode, total_env_steps), out, experiment.files_copied)
+    for size in sizes:
+        # A size scan collects each size as soon as it is evaluated, with its own run.json:
+        # the run folders (checkpoints, hundreds of MB) do not outlive a session, the collected
+        # results can be committed, and `--continue` skips them in the next session.
+        target = out / f"{name}-{size}"
+        if mode == "continue" and collected(target):
+            print(f"{name}: size {size} already collected in {target}", flush=True)
+            earlier.append(size)
+            continue
+        size_log: list[dict] = []
+        size_start = time.perf_counter()
+        run_dir = sweep(size_log, size, mode, total_env_steps)
+        if mode == "run" and size == sizes[0] and out.exists():
+            shutil.rmtree(out)  # a fresh scan replaces the old results once it has some
+        collect(run_dir, target, experiment.files_copied)
+        write_record(target, run_record(size_log, time.perf_counter() - size_start, mode=mode))
+        log += size_log
     derive_results(name, out)
-    record = {
-        "experiment": name,
-        "variant": variant,
-        "claim": experiment.claim,
-        "commands": log,
-        # "eval-only" or "continue": (part of) the sweep ran earlier, into the same run folder;
-        # `commands` lists only what ran in this call.
-        "mode": mode,
-        "reproduce": f"python experiments/reproduce.py {name} --variant {variant}"
+    record = run_record(
+        log,
+        time.perf_counter() - start,
+        experiment=name,
+        variant=variant,
+        claim=experiment.claim,
+        # "eval-only" or "continue": (part of) the sweep ran earlier, into the same run folder,
+        # or (sizes_collected_earlier) into a size's results folder; `commands` and
+        # `wall_seconds` cover only this call, each size's own run.json its own part.
+        mode=mode,
+        sizes_collected_earlier=earlier,
+        reproduce=f"python experiments/reproduce.py {name} --variant {variant}"
         + (f" --total-env-steps {total_env_steps}" if total_env_steps else ""),
-        "wall_seconds": round(time.perf_counter() - start, 1),
-        "code_version": code_version(),
-        "machine": machine(),
-        "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }
-    (out / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+    )
+    write_record(out, record)
     print(f"\n{name}: {record['wall_seconds']:.0f}s -> {out}", flush=True)
 
 
@@ -439,13 +487,24 @@ def write_summary(results_dir: Path, variant: str, redraw: bool = True) -> Path:
         stale = root / name / STALE_NOTE
         if stale.exists():  # results of older code, kept until rerun
             lines += [f"**Stale:** {stale.read_text().strip()}", ""]
+        # A size scan's sizes each have their own run.json, possibly from different sessions.
+        size_records = [root / name / f"{name}-{s}" / "run.json" for s in SIZES]
+        parts = {p.parent.name: json.loads(p.read_text()) for p in size_records if p.exists()}
+        wall = sum(part["wall_seconds"] for part in parts.values()) or record["wall_seconds"]
+        commands = [c for part in parts.values() for c in part["commands"]] or record["commands"]
+        per_part = ", ".join(
+            f"{part_name.removeprefix(name + '-')} {part['wall_seconds'] / 60:.1f} min "
+            f"(code {part['code_version']}, {part['finished']})"
+            for part_name, part in parts.items()
+        )
         lines += [
-            f"Wall time {record['wall_seconds'] / 60:.1f} min on {hardware['processor']}, "
+            f"Wall time {wall / 60:.1f} min on {hardware['processor']}, "
             f"{hardware['cpus']} CPUs, {', '.join(hardware['devices'])}, jax {hardware['jax']}; "
-            f"code {record['code_version']}; finished {record['finished']}.",
+            f"code {record['code_version']}; finished {record['finished']}."
+            + (f" By size: {per_part}." if per_part else ""),
             "",
             "```",
-            *(c["command"] for c in record["commands"]),
+            *(c["command"] for c in commands),
             "```",
             "",
         ]

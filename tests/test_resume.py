@@ -2,6 +2,7 @@
 one that ran straight through; broken or foreign checkpoints give one-line errors."""
 
 import csv
+import json
 import os
 import shutil
 import signal
@@ -194,3 +195,72 @@ def test_reproduce_continue_resumes_only_what_was_cut(driver, straight, tmp_path
     assert driver.sweep_stage(run_dir) == "new"
     assert continue_() == ["sweep", "eval"]
     assert driver.sweep_stage(tmp_path / "nothing") == "new"
+
+
+class SessionEnded(Exception):
+    pass
+
+
+def test_size_scan_continue_skips_sizes_collected_in_an_earlier_session(
+    driver, straight, tmp_path, monkeypatch
+):
+    """A size scan collects each size (files and run.json) as soon as it is evaluated. Run
+    folders do not outlive a session, so `--continue` in the next one sweeps only the sizes
+    not collected whole; the summary adds up every size's own wall time and commands."""
+    swept, cut_during = [], ["M"]
+
+    def sweep(name, experiment, variant, runs_dir, log, size, mode, total_env_steps):
+        swept.append(size)
+        if size in cut_during:
+            cut_during.remove(size)
+            raise SessionEnded
+        log.append({"command": f"hyperjax sweep --size {size}", "wall_seconds": 60.0})
+        run_dir = tmp_path / "runs" / f"{name}-{size}"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.copytree(straight, run_dir, ignore=shutil.ignore_patterns(CHECKPOINT_DIR))
+        (run_dir / "eval.csv").write_text("run,split\n")
+        return run_dir
+
+    monkeypatch.setattr(driver, "sweep_and_eval", sweep)
+    monkeypatch.setattr(driver, "derive_results", lambda name, out: None)
+    name = "figure3-cheetah-dir"
+    out = tmp_path / "results" / "medium" / name
+
+    def reproduce(mode):
+        driver.reproduce(name, "medium", tmp_path / "runs", tmp_path / "results", mode)
+
+    with pytest.raises(SessionEnded):
+        reproduce("run")
+    assert swept == ["XS", "M"]
+    assert driver.collected(out / f"{name}-XS") and not (out / f"{name}-M").exists()
+    assert not (out / "run.json").exists()  # the scan is not finished
+    (tmp_path / "runs").rename(tmp_path / "gone")  # a new session: no run folders
+
+    swept.clear()
+    reproduce("continue")
+    assert swept == ["M", "XL"]
+    record = json.loads((out / "run.json").read_text())
+    assert record["mode"] == "continue" and record["sizes_collected_earlier"] == ["XS"]
+    assert [c["command"] for c in record["commands"]] == [
+        "hyperjax sweep --size M", "hyperjax sweep --size XL"
+    ]  # fmt: skip
+    assert all(driver.collected(out / f"{name}-{s}") for s in ("XS", "M", "XL"))
+    summary = driver.write_summary(tmp_path / "results", "medium", redraw=False).read_text()
+    assert "hyperjax sweep --size XS" in summary and "hyperjax sweep --size XL" in summary
+    assert "By size: XS" in summary
+
+    # A size whose metrics stop short of the last chunk, or that was never evaluated, is not
+    # collected whole.
+    metrics = out / f"{name}-XL" / "metrics.csv"
+    with open(metrics, newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(metrics, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(row for row in rows if int(row["chunk"]) < CHUNKS - 1)
+    assert not driver.collected(out / f"{name}-XL")
+    (out / f"{name}-M" / "eval.csv").unlink()
+    assert not driver.collected(out / f"{name}-M")
+    swept.clear()
+    reproduce("continue")
+    assert swept == ["M", "XL"]
