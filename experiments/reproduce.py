@@ -16,7 +16,7 @@ finishes with `reproduce.py <name> --variant <v> --continue`: each of its sweeps
 latest checkpoint, is skipped if complete or starts if it never did, then all are evaluated.
 A size scan collects each size into `<name>-<size>/` (with its own run.json) as soon as that
 size is evaluated, so finished sizes can be committed; `--continue` skips the sizes collected
-whole, even when their run folders are gone (a new machine).
+whole, even when their run folders are gone (a new machine); `--sizes` runs only some sizes.
 """
 
 from __future__ import annotations
@@ -415,18 +415,21 @@ def reproduce(
     results_dir: Path,
     mode: str = "run",
     total_env_steps: int | None = None,
+    only_sizes: tuple[str, ...] = (),
 ) -> None:
+    """Run one experiment and collect its results; `only_sizes` runs just those sizes of a size
+    scan (the others are left as they are), e.g. the ones that fit a session."""
     experiment = EXPERIMENTS[name]
     out = results_dir / variant / name
     log: list[dict] = []
     start = time.perf_counter()
-    sizes = experiment.sizes_for(variant)
+    scan = experiment.sizes_for(variant)
     # Each variant has its own run folders, so a quick run never overwrites a long one.
     sweep = partial(sweep_and_eval, name, experiment, variant, runs_dir / variant)
     earlier = []  # sizes of a scan collected by an earlier call (--continue skips them)
-    if not sizes:
+    if not scan:
         collect(sweep(log, None, mode, total_env_steps), out, experiment.files_copied)
-    for size in sizes:
+    for size in only_sizes or scan:
         # A size scan collects each size as soon as it is evaluated, with its own run.json:
         # the run folders (checkpoints, hundreds of MB) do not outlive a session, the collected
         # results can be committed, and `--continue` skips them in the next session.
@@ -438,11 +441,16 @@ def reproduce(
         size_log: list[dict] = []
         size_start = time.perf_counter()
         run_dir = sweep(size_log, size, mode, total_env_steps)
-        if mode == "run" and size == sizes[0] and out.exists():
-            shutil.rmtree(out)  # a fresh scan replaces the old results once it has some
+        if mode == "run" and not only_sizes and size == scan[0] and out.exists():
+            shutil.rmtree(out)  # a fresh whole scan replaces the old results once it has some
         collect(run_dir, target, experiment.files_copied)
         write_record(target, run_record(size_log, time.perf_counter() - size_start, mode=mode))
+        summarise([target], target, experiment.success)
         log += size_log
+    missing = [s for s in scan if not collected(out / f"{name}-{s}")]
+    if missing:  # the scan's figure and run.json wait for its last sizes
+        print(f"\n{name}: sizes still to run: {' '.join(missing)} (--continue)", flush=True)
+        return
     derive_results(name, out)
     record = run_record(
         log,
@@ -558,6 +566,12 @@ def main(argv: list[str] | None = None) -> None:
         "--total-env-steps", type=int, help="frames per run, in place of the variant's budget"
     )
     parser.add_argument(
+        "--sizes",
+        nargs="+",
+        default=(),
+        help="run only these sizes of a size scan's variant (the others stay as collected)",
+    )
+    parser.add_argument(
         "--summary",
         action="store_true",
         help="redraw every finished experiment's tables and figures from its CSVs, write "
@@ -575,6 +589,14 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         parser.error(f"experiment: unknown {', '.join(unknown)}; allowed: {', '.join(EXPERIMENTS)}")
+    for name in names if args.sizes else ():
+        scan = EXPERIMENTS[name].sizes_for(args.variant)
+        wrong = [s for s in args.sizes if s not in scan]
+        if wrong:
+            parser.error(
+                f"sizes: {' '.join(wrong)} not in {name}'s {args.variant} scan; allowed: "
+                + (" ".join(scan) or "none (no size scan)")
+            )
     for name in names:
         reproduce(
             name,
@@ -583,6 +605,7 @@ def main(argv: list[str] | None = None) -> None:
             args.results_dir,
             args.mode or "run",
             args.total_env_steps,
+            tuple(args.sizes),
         )
 
 

@@ -202,11 +202,12 @@ class SessionEnded(Exception):
 
 
 def test_size_scan_continue_skips_sizes_collected_in_an_earlier_session(
-    driver, straight, tmp_path, monkeypatch
+    driver, straight, tmp_path, monkeypatch, capsys
 ):
     """A size scan collects each size (files and run.json) as soon as it is evaluated. Run
     folders do not outlive a session, so `--continue` in the next one sweeps only the sizes
-    not collected whole; the summary adds up every size's own wall time and commands."""
+    not collected whole; `--sizes` runs a chosen few; the scan's run.json waits for all sizes,
+    and the summary adds up every size's own wall time and commands."""
     swept, cut_during = [], ["M"]
 
     def sweep(name, experiment, variant, runs_dir, log, size, mode, total_env_steps):
@@ -222,32 +223,38 @@ def test_size_scan_continue_skips_sizes_collected_in_an_earlier_session(
         return run_dir
 
     monkeypatch.setattr(driver, "sweep_and_eval", sweep)
+    monkeypatch.setattr(driver, "summarise", lambda run_dirs, out, success: None)
     monkeypatch.setattr(driver, "derive_results", lambda name, out: None)
     name = "figure3-cheetah-dir"
     out = tmp_path / "results" / "medium" / name
 
-    def reproduce(mode):
-        driver.reproduce(name, "medium", tmp_path / "runs", tmp_path / "results", mode)
+    def reproduce(mode, only_sizes=()):
+        swept.clear()
+        driver.reproduce(name, "medium", tmp_path / "runs", tmp_path / "results", mode, None,
+                         only_sizes)  # fmt: skip
+        return swept
 
+    assert reproduce("run", ("XL",)) == ["XL"]
+    assert "sizes still to run: XS M" in capsys.readouterr().out
     with pytest.raises(SessionEnded):
-        reproduce("run")
+        reproduce("continue")
     assert swept == ["XS", "M"]
     assert driver.collected(out / f"{name}-XS") and not (out / f"{name}-M").exists()
     assert not (out / "run.json").exists()  # the scan is not finished
     (tmp_path / "runs").rename(tmp_path / "gone")  # a new session: no run folders
 
-    swept.clear()
-    reproduce("continue")
-    assert swept == ["M", "XL"]
+    assert reproduce("continue") == ["M"]
     record = json.loads((out / "run.json").read_text())
-    assert record["mode"] == "continue" and record["sizes_collected_earlier"] == ["XS"]
-    assert [c["command"] for c in record["commands"]] == [
-        "hyperjax sweep --size M", "hyperjax sweep --size XL"
-    ]  # fmt: skip
+    assert record["mode"] == "continue" and record["sizes_collected_earlier"] == ["XS", "XL"]
+    assert [c["command"] for c in record["commands"]] == ["hyperjax sweep --size M"]
     assert all(driver.collected(out / f"{name}-{s}") for s in ("XS", "M", "XL"))
+    for size in ("XS", "M", "XL"):  # ten minutes each
+        size_record = json.loads((out / f"{name}-{size}" / "run.json").read_text())
+        size_record["wall_seconds"] = 600.0
+        (out / f"{name}-{size}" / "run.json").write_text(json.dumps(size_record))
     summary = driver.write_summary(tmp_path / "results", "medium", redraw=False).read_text()
-    assert "hyperjax sweep --size XS" in summary and "hyperjax sweep --size XL" in summary
-    assert "By size: XS" in summary
+    assert "hyperjax sweep --size XS\nhyperjax sweep --size M\nhyperjax sweep --size XL" in summary
+    assert "Wall time 30.0 min" in summary and "By size: XS 10.0 min" in summary
 
     # A size whose metrics stop short of the last chunk, or that was never evaluated, is not
     # collected whole.
@@ -261,6 +268,10 @@ def test_size_scan_continue_skips_sizes_collected_in_an_earlier_session(
     assert not driver.collected(out / f"{name}-XL")
     (out / f"{name}-M" / "eval.csv").unlink()
     assert not driver.collected(out / f"{name}-M")
-    swept.clear()
-    reproduce("continue")
-    assert swept == ["M", "XL"]
+    assert reproduce("continue") == ["M", "XL"]
+
+    with pytest.raises(SystemExit):
+        driver.main([name, "--variant", "medium", "--sizes", "S", "XL"])
+    assert "sizes: S not in figure3-cheetah-dir's medium scan; allowed: XS M XL" in (
+        capsys.readouterr().err
+    )
