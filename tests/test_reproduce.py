@@ -156,6 +156,42 @@ def test_summary_collects_each_finished_experiment(driver, tmp_path):
     assert "**Stale:** produced by code before abc124" in summary
 
 
+def test_curves_zoom_on_the_leading_methods_when_one_ends_far_below(tmp_path, monkeypatch):
+    """VariBAD cheetah-vel: Kaiming ends near -2400, the others within 60 of -200; drawn on one
+    axis they are a single line, so a second panel shows only them."""
+    finals = {"kaiming": -2362.0, "bhi": -232.0, "hfi": -224.0, "standard": -245.0}
+    assert sorted(plot.leading_methods(finals)) == ["bhi", "hfi", "standard"]
+    assert plot.leading_methods({"a": -80.0, "b": -95.0, "c": -90.0}) == []  # all close
+    assert plot.leading_methods({"a": 0.0, "b": -100.0}) == []  # two methods: nothing to zoom
+    assert plot.leading_methods({"a": 10.0, "b": -50.0, "c": -100.0}) == []  # one left: no zoom
+
+    (tmp_path / "run").mkdir()
+    run_dir = RunDirectory(tmp_path / "run")
+    rows = []
+    for init, final in finals.items():
+        for seed in (0, 1):
+            for chunk in range(4):
+                value = final * (chunk + 1) / 4 + seed
+                rows.append({"run": f"{init}-{seed}", "policy": "hypernet", "init": init,
+                             "seed": seed, "lr": 3e-4, "chunk": chunk,
+                             "env_steps": 100 * (chunk + 1), "trial_return": value})  # fmt: skip
+    run_dir.append_metrics(rows)
+    drawn = []
+    real_save = plot.save_figure
+
+    def save_figure(fig, axes, out):
+        drawn.extend(axes)
+        return real_save(fig, axes, out)
+
+    monkeypatch.setattr(plot, "save_figure", save_figure)
+    plot.plot_curves([tmp_path / "run"], tmp_path / "curves")
+    full, zoom = drawn
+    assert len(full.get_lines()) == 4 and len(zoom.get_lines()) == 3
+    low, high = zoom.get_ylim()
+    assert low > -300 and high < 0  # Kaiming's -2362 is off the zoomed axis
+    assert (tmp_path / "curves.png").exists() and (tmp_path / "curves.svg").exists()
+
+
 def test_curves_switch_to_symlog_only_when_methods_end_far_apart():
     assert plot.symlog_threshold([-80.0, -85.0, -6400.0]) == 80.0
     assert plot.symlog_threshold([-80.0, -95.0, 12.0]) is None

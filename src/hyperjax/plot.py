@@ -102,16 +102,34 @@ def plot_curves(run_dirs: list[Path | str], out: Path | str, metric: str = "tria
     """Mean curve per method with a shaded 95% bootstrap CI; writes PNG and SVG."""
     scores, steps = load_scores(run_dirs, metric)
     point, interval = interval_estimates(scores)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
     styles = curve_styles(sorted(scores))
-    for method, style in styles.items():
-        x = steps[: len(point[method])]
-        ax.plot(x, point[method], label=f"{method} (n={len(scores[method])})", **style)
-        ax.fill_between(x, *interval[method], alpha=0.2, facecolor=style["color"])
-    ax.set_xlabel("env steps per run")
-    ax.set_ylabel(metric.replace("_", " "))
-    use_symlog_if_far_apart(ax, [p[-1] for p in point.values()])
-    return save_figure(fig, ax, out)
+    leading = leading_methods({method: p[-1] for method, p in point.items()})
+    # A method far below the rest flattens them into one line: a second panel zooms on the rest.
+    fig, axes = plt.subplots(1, 2 if leading else 1, figsize=(12.8 if leading else 6.4, 4.2))
+    axes = list(np.atleast_1d(axes))
+    for ax, methods in zip(axes, [list(styles), leading], strict=False):
+        for method in methods:
+            x = steps[: len(point[method])]
+            style = styles[method]
+            ax.plot(x, point[method], label=f"{method} (n={len(scores[method])})", **style)
+            ax.fill_between(x, *interval[method], alpha=0.2, facecolor=style["color"])
+        ax.set_xlabel("env steps per run")
+        ax.set_ylabel(metric.replace("_", " "))
+    use_symlog_if_far_apart(axes[0], [p[-1] for p in point.values()])
+    if leading:
+        axes[1].set_title("zoomed on the methods that end near the best", fontsize=9)
+    return save_figure(fig, axes, out)
+
+
+def leading_methods(finals: dict[str, float], share: float = 0.25) -> list[str]:
+    """The methods ending within `share` of the whole spread of final values from the best,
+    when that leaves some out and keeps two or more (worth a zoomed panel); else []."""
+    finite = {m: float(f) for m, f in finals.items() if np.isfinite(f)}
+    if len(finite) < 3:
+        return []
+    best, worst = max(finite.values()), min(finite.values())
+    leading = [m for m, f in finite.items() if f >= best - share * (best - worst)]
+    return leading if 2 <= len(leading) < len(finite) else []
 
 
 def use_symlog_if_far_apart(ax, finals: list[float]) -> None:
