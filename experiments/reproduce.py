@@ -380,16 +380,25 @@ def collect(run_dir: Path, target: Path, files: tuple[str, ...]) -> None:
             shutil.copy(run_dir / file, target / file)
 
 
-def collected(folder: Path) -> bool:
+def collected(folder: Path, total_env_steps: int | None = None) -> bool:
     """Whether `folder` holds a whole sweep's collected results: its metrics reach the last
-    chunk of the config it was collected with, and it was evaluated."""
+    chunk of the config it was collected with (at `total_env_steps` frames per run, if given),
+    and it was evaluated. An unreadable folder is not whole (the reason is printed)."""
+    from hyperjax.errors import ConfigError
     from hyperjax.experiment import spec_from_dict
+    from hyperjax.runlog import RunDirectory
 
     if not all((folder / f).exists() for f in ("config.json", "metrics.csv", "eval.csv")):
         return False
-    spec = spec_from_dict(json.loads((folder / "config.json").read_text())["spec"])
-    with open(folder / "metrics.csv", newline="") as f:
-        last_chunk = max((int(row["chunk"]) for row in csv.DictReader(f)), default=-1)
+    try:
+        spec = spec_from_dict(RunDirectory(folder).read_config()["spec"])
+        with open(folder / "metrics.csv", newline="") as f:
+            last_chunk = max((int(row["chunk"]) for row in csv.DictReader(f)), default=-1)
+    except (ConfigError, KeyError, ValueError) as error:
+        print(f"{folder}: not a whole collected sweep ({error})", flush=True)
+        return False
+    if total_env_steps is not None and spec.train.total_env_steps != total_env_steps:
+        return False
     return last_chunk == spec.train.num_chunks - 1
 
 
@@ -426,7 +435,7 @@ def reproduce(
     scan = experiment.sizes_for(variant)
     # Each variant has its own run folders, so a quick run never overwrites a long one.
     sweep = partial(sweep_and_eval, name, experiment, variant, runs_dir / variant)
-    earlier = []  # sizes of a scan collected by an earlier call (--continue skips them)
+    ran = []  # sizes of a scan swept (or evaluated) by this call
     if not scan:
         collect(sweep(log, None, mode, total_env_steps), out, experiment.files_copied)
     for size in only_sizes or scan:
@@ -434,10 +443,10 @@ def reproduce(
         # the run folders (checkpoints, hundreds of MB) do not outlive a session, the collected
         # results can be committed, and `--continue` skips them in the next session.
         target = out / f"{name}-{size}"
-        if mode == "continue" and collected(target):
+        if mode != "run" and collected(target, total_env_steps):
             print(f"{name}: size {size} already collected in {target}", flush=True)
-            earlier.append(size)
             continue
+        ran.append(size)
         size_log: list[dict] = []
         size_start = time.perf_counter()
         run_dir = sweep(size_log, size, mode, total_env_steps)
@@ -451,6 +460,9 @@ def reproduce(
     if missing:  # the scan's figure and run.json wait for its last sizes
         print(f"\n{name}: sizes still to run: {' '.join(missing)} (--continue)", flush=True)
         return
+    if scan and not ran and (out / "run.json").exists():
+        print(f"\n{name}: every size was collected earlier; {out} left as it is", flush=True)
+        return
     derive_results(name, out)
     record = run_record(
         log,
@@ -462,7 +474,7 @@ def reproduce(
         # or (sizes_collected_earlier) into a size's results folder; `commands` and
         # `wall_seconds` cover only this call, each size's own run.json its own part.
         mode=mode,
-        sizes_collected_earlier=earlier,
+        sizes_collected_earlier=[size for size in scan if size not in ran],
         reproduce=f"python experiments/reproduce.py {name} --variant {variant}"
         + (f" --total-env-steps {total_env_steps}" if total_env_steps else ""),
     )
@@ -496,8 +508,13 @@ def write_summary(results_dir: Path, variant: str, redraw: bool = True) -> Path:
         if stale.exists():  # results of older code, kept until rerun
             lines += [f"**Stale:** {stale.read_text().strip()}", ""]
         # A size scan's sizes each have their own run.json, possibly from different sessions.
-        size_records = [root / name / f"{name}-{s}" / "run.json" for s in SIZES]
-        parts = {p.parent.name: json.loads(p.read_text()) for p in size_records if p.exists()}
+        # Older scans were recorded only as a whole: then the scan's own record speaks for all.
+        size_records = [
+            root / name / f"{name}-{s}" / "run.json" for s in scanned_sizes(name, root / name)
+        ]
+        parts = {}
+        if all(path.exists() for path in size_records):
+            parts = {path.parent.name: json.loads(path.read_text()) for path in size_records}
         wall = sum(part["wall_seconds"] for part in parts.values()) or record["wall_seconds"]
         commands = [c for part in parts.values() for c in part["commands"]] or record["commands"]
         per_part = ", ".join(
@@ -589,6 +606,7 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         parser.error(f"experiment: unknown {', '.join(unknown)}; allowed: {', '.join(EXPERIMENTS)}")
+    args.sizes = list(dict.fromkeys(args.sizes))  # each size once, in the order given
     for name in names if args.sizes else ():
         scan = EXPERIMENTS[name].sizes_for(args.variant)
         wrong = [s for s in args.sizes if s not in scan]

@@ -269,6 +269,20 @@ def test_size_scan_continue_skips_sizes_collected_in_an_earlier_session(
     (out / f"{name}-M" / "eval.csv").unlink()
     assert not driver.collected(out / f"{name}-M")
     assert reproduce("continue") == ["M", "XL"]
+    assert json.loads((out / "run.json").read_text())["sizes_collected_earlier"] == ["XS"]
+    record_bytes = (out / "run.json").read_bytes()
+    assert reproduce("continue") == []  # nothing left: the scan's record is kept as it was
+    assert (out / "run.json").read_bytes() == record_bytes
+    assert reproduce("run", ("XL",)) == ["XL"]  # one size again: the others stay
+    record = json.loads((out / "run.json").read_text())
+    assert record["mode"] == "run" and record["sizes_collected_earlier"] == ["XS", "M"]
+    assert driver.collected(out / f"{name}-XS") and driver.collected(out / f"{name}-M")
+    assert not driver.collected(out / f"{name}-XS", total_env_steps=10**9)  # another budget
+
+    # A scan collected before sizes had records of their own: its record speaks for all sizes.
+    (out / f"{name}-XS" / "run.json").unlink()
+    summary = driver.write_summary(tmp_path / "results", "medium", redraw=False).read_text()
+    assert "By size" not in summary and "hyperjax sweep --size XL\n```" in summary
 
     with pytest.raises(SystemExit):
         driver.main([name, "--variant", "medium", "--sizes", "S", "XL"])
