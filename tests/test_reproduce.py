@@ -160,18 +160,24 @@ def test_curves_zoom_on_the_leading_methods_when_one_ends_far_below(tmp_path, mo
     """VariBAD cheetah-vel: Kaiming ends near -2400, the others within 60 of -200; drawn on one
     axis they are a single line, so a second panel shows only them."""
     finals = {"kaiming": -2362.0, "bhi": -232.0, "hfi": -224.0, "standard": -245.0}
-    assert sorted(plot.leading_methods(finals)) == ["bhi", "hfi", "standard"]
-    assert plot.leading_methods({"a": -80.0, "b": -95.0, "c": -90.0}) == []  # all close
-    assert plot.leading_methods({"a": 0.0, "b": -100.0}) == []  # two methods: nothing to zoom
-    assert plot.leading_methods({"a": 10.0, "b": -50.0, "c": -100.0}) == []  # one left: no zoom
+    curves = {m: np.linspace(f / 4, f, 4) for m, f in finals.items()}
+    assert sorted(plot.leading_methods(curves)) == ["bhi", "hfi", "standard"]
+    close = {"a": [-300.0, -80.0], "b": [-290.0, -95.0], "c": [-310.0, -90.0]}
+    assert plot.leading_methods(close) == []  # all end close together
+    assert plot.leading_methods({"a": [0.0], "b": [-100.0]}) == []  # two: nothing to zoom
+    one_left = {"a": [10.0], "b": [-50.0], "c": [-100.0]}
+    assert plot.leading_methods(one_left) == []
+    # The demo's shape: one method ends lower, but on the same scale as the rest's curves.
+    same_scale = {"bhi": [0.0, 26.3], "hfi": [0.0, 25.7], "kaiming": [-5.0, 12.1]}
+    assert plot.leading_methods(same_scale) == []
 
     (tmp_path / "run").mkdir()
     run_dir = RunDirectory(tmp_path / "run")
     rows = []
-    for init, final in finals.items():
+    for init in finals:
         for seed in (0, 1):
             for chunk in range(4):
-                value = final * (chunk + 1) / 4 + seed
+                value = curves[init][chunk] + seed
                 rows.append({"run": f"{init}-{seed}", "policy": "hypernet", "init": init,
                              "seed": seed, "lr": 3e-4, "chunk": chunk,
                              "env_steps": 100 * (chunk + 1), "trial_return": value})  # fmt: skip

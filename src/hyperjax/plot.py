@@ -103,7 +103,7 @@ def plot_curves(run_dirs: list[Path | str], out: Path | str, metric: str = "tria
     scores, steps = load_scores(run_dirs, metric)
     point, interval = interval_estimates(scores)
     styles = curve_styles(sorted(scores))
-    leading = leading_methods({method: p[-1] for method, p in point.items()})
+    leading = leading_methods(point)
     # A method far below the rest flattens them into one line: a second panel zooms on the rest.
     fig, axes = plt.subplots(1, 2 if leading else 1, figsize=(12.8 if leading else 6.4, 4.2))
     axes = list(np.atleast_1d(axes))
@@ -121,15 +121,24 @@ def plot_curves(run_dirs: list[Path | str], out: Path | str, metric: str = "tria
     return save_figure(fig, axes, out)
 
 
-def leading_methods(finals: dict[str, float], share: float = 0.25) -> list[str]:
-    """The methods ending within `share` of the whole spread of final values from the best,
-    when that leaves some out and keeps two or more (worth a zoomed panel); else []."""
-    finite = {m: float(f) for m, f in finals.items() if np.isfinite(f)}
+def leading_methods(
+    curves: dict[str, np.ndarray], share: float = 0.25, flattened: float = 5.0
+) -> list[str]:
+    """The methods whose curves end within `share` of the whole spread of final values from
+    the best, when the others flatten them: the curves of all methods span at least
+    `flattened` times what theirs span (worth a zoomed panel); else []."""
+    finite = {m: np.asarray(c, float) for m, c in curves.items() if np.isfinite(c[-1])}
     if len(finite) < 3:
         return []
-    best, worst = max(finite.values()), min(finite.values())
-    leading = [m for m, f in finite.items() if f >= best - share * (best - worst)]
-    return leading if 2 <= len(leading) < len(finite) else []
+    finals = {m: c[-1] for m, c in finite.items()}
+    best, worst = max(finals.values()), min(finals.values())
+    leading = [m for m, f in finals.items() if f >= best - share * (best - worst)]
+    if not 2 <= len(leading) < len(finite):
+        return []
+    values = np.concatenate(list(finite.values()))
+    leading_values = np.concatenate([finite[m] for m in leading])
+    span, leading_span = np.ptp(values[np.isfinite(values)]), np.ptp(leading_values)
+    return leading if span >= flattened * leading_span else []
 
 
 def use_symlog_if_far_apart(ax, finals: list[float]) -> None:
