@@ -38,16 +38,20 @@ def last_chunk(rows, run_name):
 
 def test_rl2_memory_beats_any_task_agnostic_policy_on_the_bandit_probe():
     # Task-agnostic policies earn 0.5 per pull in expectation; remembering pays 1 after pull one.
-    runs = plan_runs(["bias_hyperinit"], [0], [3e-3])
+    # 4 seeds in one vmapped run, 3 of which must have learned: at this budget most seeds pay
+    # 0.97-0.99 on the later pulls but some are still on their way (seed 3 here: 0.69), and
+    # which ones differs between CPUs (float reassociation), so one seed would be a coin toss.
+    runs = plan_runs(["bias_hyperinit"], [0, 1, 2, 3], [3e-3])
     result = run_sweep(TINY_BANDIT, runs, progress=False)
-    final = last_chunk(result.rows, runs[0].name)
-    first = final["episode_return_0"]
-    later = np.mean([final[f"episode_return_{i}"] for i in range(1, 5)])
-    assert 0.35 < first < 0.65, first  # the first pull cannot know the arm
-    assert later > 0.9, later
-    assert final["trial_return"] == pytest.approx(
-        sum(final[f"episode_return_{i}"] for i in range(5)), rel=1e-4
-    )
+    finals = [last_chunk(result.rows, run.name) for run in runs]
+    firsts = [final["episode_return_0"] for final in finals]
+    laters = [np.mean([final[f"episode_return_{i}"] for i in range(1, 5)]) for final in finals]
+    assert all(0.35 < first < 0.65 for first in firsts), firsts  # pull one cannot know the arm
+    assert sum(later > 0.9 for later in laters) >= 3, laters
+    for final in finals:
+        assert final["trial_return"] == pytest.approx(
+            sum(final[f"episode_return_{i}"] for i in range(5)), rel=1e-4
+        )
 
 
 def test_oracle_policy_knows_the_task_from_the_first_pull():
