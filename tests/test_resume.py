@@ -141,9 +141,11 @@ def test_missing_checkpoint_and_missing_run(straight, tmp_path, capsys):
     assert "holds no run" in capsys.readouterr().err
 
 
-def test_checkpoint_round_trip_keeps_zero_size_arrays_and_keys(tmp_path):
+@pytest.mark.parametrize("target", ["arrays", "shapes"])
+def test_checkpoint_round_trip_keeps_zero_size_arrays_and_keys(tmp_path, target):
     """MJX's data holds zero-size arrays (no actuator activations), which orbax refuses to write:
-    they are left out and come back from the fresh state, next to keys and ordinary arrays."""
+    they are left out and rebuilt, next to keys and ordinary arrays. The restore target may be
+    arrays or only their shapes and shardings (what a resumed sweep passes, to save memory)."""
     state = {
         "g": {
             "act": jnp.zeros((3, 0), jnp.float32),
@@ -155,10 +157,15 @@ def test_checkpoint_round_trip_keeps_zero_size_arrays_and_keys(tmp_path):
     checkpointer.save(1, state, {"name": "x"}, final=True)
     fresh = jax.tree.map(lambda x: x, state)
     fresh["g"]["qpos"] = jnp.zeros((3, 2))
+    if target == "shapes":
+        fresh = jax.eval_shape(jax.jit(lambda tree: tree), fresh)
+        assert isinstance(fresh["g"]["key"], jax.ShapeDtypeStruct)
     step, restored = checkpointer.restore(fresh, {"name": "x"})
     checkpointer.close()
     assert step == 1
+    assert isinstance(restored["g"]["act"], jax.Array)
     assert restored["g"]["act"].shape == (3, 0)
+    assert restored["g"]["key"].dtype == state["g"]["key"].dtype
     np.testing.assert_array_equal(restored["g"]["qpos"], state["g"]["qpos"])
     np.testing.assert_array_equal(
         jax.random.key_data(restored["g"]["key"]), jax.random.key_data(state["g"]["key"])

@@ -7,7 +7,9 @@ writes each step to a temporary folder and renames it when complete, so a proces
 moment leaves either a whole checkpoint or none; the last `keep` are kept.
 
 Typed PRNG keys are stored as their raw key data and re-wrapped on restore; zero-size arrays
-are left out and taken from the fresh state on restore.
+are left out and rebuilt on restore. Restoring needs only the states' shapes and shardings
+(`jax.eval_shape` of the init program): a sweep whose state fills most of the memory (VariBAD's
+trial buffers on humanoid hold gigabytes) would not fit a fresh copy beside the restored one.
 """
 
 from __future__ import annotations
@@ -32,31 +34,48 @@ def _is_empty(x: Any) -> bool:
     return getattr(x, "size", 1) == 0
 
 
+def _key_data(key: Any) -> Any:
+    """A key array's raw data, or for an abstract key (`jax.ShapeDtypeStruct`) its shape."""
+    if isinstance(key, jax.ShapeDtypeStruct):
+        data = jax.eval_shape(jax.random.key_data, key)
+        return jax.ShapeDtypeStruct(data.shape, data.dtype, sharding=key.sharding)
+    return jax.random.key_data(key)
+
+
 def to_saveable(tree: Any) -> Any:
     """Keys as their raw data; zero-size arrays (e.g. MJX's actuator activations when a model
-    has none), which orbax refuses to write, as empty subtrees."""
+    has none), which orbax refuses to write, as empty subtrees. Works on arrays and on their
+    abstract shapes alike (the latter as a restore target)."""
 
     def saveable(x):
         if _is_empty(x):
             return None
-        return jax.random.key_data(x) if _is_key(x) else x
+        return _key_data(x) if _is_key(x) else x
 
     return jax.tree.map(saveable, tree)
 
 
+def _wrap_key(data: jax.Array, like: Any) -> jax.Array:
+    # An abstract key carries no public handle on its implementation; fresh states are made
+    # with the default one, and the dtype check below catches any other.
+    impl = jax.random.key_impl(like) if isinstance(like, jax.Array) else None
+    key = jax.random.wrap_key_data(data, impl=impl)
+    if key.dtype != like.dtype:
+        raise ConfigError(f"checkpoint: a PRNG key restored as {key.dtype}, expected {like.dtype}")
+    return key
+
+
 def from_saved(tree: Any, like: Any) -> Any:
-    """Re-wrap key data as typed keys where `like` (the live structure) holds keys, and put back
-    the zero-size arrays `to_saveable` left out (from `like`: they hold no values)."""
+    """Re-wrap key data as typed keys where `like` (the live structure, arrays or their
+    shapes) holds keys, and rebuild the zero-size arrays `to_saveable` left out."""
     live_leaves, treedef = jax.tree.flatten(like)
     saved_leaves = iter(jax.tree.leaves(tree))
     leaves = []
     for live in live_leaves:
         if _is_empty(live):
-            leaves.append(live)
+            leaves.append(jnp.zeros(live.shape, live.dtype, device=live.sharding))
         elif _is_key(live):
-            leaves.append(
-                jax.random.wrap_key_data(next(saved_leaves), impl=jax.random.key_impl(live))
-            )
+            leaves.append(_wrap_key(next(saved_leaves), live))
         else:
             leaves.append(next(saved_leaves))
     return jax.tree.unflatten(treedef, leaves)
@@ -95,8 +114,9 @@ class SweepCheckpointer:
         self.manager.wait_until_finished()
 
     def restore(self, like: dict[str, Any], spec: dict) -> tuple[int, dict[str, Any]]:
-        """The latest checkpoint's (step, states), checked against this sweep's `spec` and the
-        shapes of `like` (freshly initialised states). Raises ConfigError on any mismatch."""
+        """The latest checkpoint's (step, states), checked against this sweep's `spec` and
+        `like`: the states' shapes and shardings (`jax.ShapeDtypeStruct`s, or arrays). Raises
+        ConfigError on any mismatch."""
         step = self.latest_step()
         if step is None:
             raise ConfigError(f"checkpoint: no checkpoint in {self.path}")

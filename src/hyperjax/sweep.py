@@ -198,6 +198,11 @@ class GroupProgram:
         keys, params, hparams = initial_batch(self.trainer, self.cfg, self.runs)
         return self.init(keys, params, hparams)
 
+    def state_shapes(self):
+        """The initial state's shapes, dtypes and shardings, without allocating it."""
+        keys, params, hparams = initial_batch(self.trainer, self.cfg, self.runs)
+        return jax.eval_shape(self.init, keys, params, hparams)
+
     def rows(self, metrics: dict, chunk: int) -> list[dict]:
         """One chunk's metrics (on the host) -> a row per run, with each generated layer's
         weight RMS turned into its scale ratio against the run's own base init."""
@@ -217,8 +222,7 @@ class GroupProgram:
     def memory_bytes(self) -> int:
         """Bytes one chunk needs per device, XLA's count for the compiled program: arguments
         and outputs (less what the donated state aliases) and temporaries."""
-        keys, params, hparams = initial_batch(self.trainer, self.cfg, self.runs)
-        state = jax.eval_shape(self.init, keys, params, hparams)
+        state = self.state_shapes()
         start = time.perf_counter()
         compiled = self.run_chunk.lower(state).compile()
         self._compiled = (compiled, time.perf_counter() - start)
@@ -342,7 +346,9 @@ def run_sweep(
     for program in programs:
         kind = program.name
         start = time.perf_counter()
-        states[kind] = program.initial_state()  # mostly the init program's compilation
+        # Mostly the init program's compilation. A resumed sweep needs only the shapes: its
+        # states come from the checkpoint, and a fresh copy might not fit beside them.
+        states[kind] = program.state_shapes() if resume else program.initial_state()
         init_seconds = time.perf_counter() - start
         executables[kind], chunk_compile_seconds = program.compile(states[kind])
         compile_seconds[kind] = init_seconds + chunk_compile_seconds
@@ -426,6 +432,6 @@ def restore_sweep(
 ) -> tuple[int, list[GroupProgram], dict[str, object]]:
     """The programs of a sweep and its latest checkpointed states: (step, programs, states)."""
     programs = build_programs(cfg, runs, max_runs_per_program)
-    like = {program.name: program.initial_state() for program in programs}
+    like = {program.name: program.state_shapes() for program in programs}
     step, states = checkpointer.restore(like, spec)
     return step, programs, states
