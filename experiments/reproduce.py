@@ -295,9 +295,12 @@ def summarise(run_dirs: list[Path], out: Path, success: bool) -> dict:
         lines += [f"### {key}", "", plot.results_markdown(rows, key), ""]
         plot.write_results_csv(rows, out / f"{key}.csv")
     # Which method beats which, for the paper's claims: P(X > Y) over seeds (hyperjax.compare).
+    # The last episode's return on held-out tasks is the one an agent earns after exploring:
+    # where the methods differ in how well they adapt, it separates them when the trial does not.
     finals = {
         "train_curve": plot.final_scores(run_dirs, "trial_return", last_chunks=3),
         "eval_test_trial_return": plot.eval_scores(run_dirs, "test", "trial_return"),
+        "eval_test_last_episode_return": plot.eval_scores(run_dirs, "test", "last_episode_return"),
     }
     for key, rows in compare.claim_comparisons(finals).items():
         lines += [f"### {key}: P(X > Y)", "", compare.comparisons_markdown(rows), ""]

@@ -283,6 +283,10 @@ def test_summarise_says_which_method_beats_which(driver, tmp_path):
     with (tmp_path / "compare_eval_test_trial_return.csv").open() as f:
         (row,) = list(csv.DictReader(f))
     assert float(row["p_improvement"]) == pytest.approx(0.96) and float(row["ci_low"]) > 0.5
+    # The oracle's trials are one episode long: the last episode is the whole trial.
+    with (tmp_path / "compare_eval_test_last_episode_return.csv").open() as f:
+        (last,) = list(csv.DictReader(f))
+    assert last["p_improvement"] == row["p_improvement"] and last["ci_low"] == row["ci_low"]
 
 
 def write_metrics(folder: Path, finals: dict) -> None:
