@@ -489,6 +489,16 @@ def reproduce(
 STALE_NOTE = "STALE.md"
 
 
+def training_seconds(folder: Path) -> float:
+    """Seconds spent stepping chunks, over every part of a sweep however many sessions it took:
+    the sum over chunks of metrics.csv's `chunk_seconds` (each chunk's time for all its groups,
+    so one value per chunk). Compilation, checkpoints and evaluation are not in it."""
+    from hyperjax.runlog import read_metrics
+
+    per_chunk = {row["chunk"]: row.get("chunk_seconds", 0.0) for row in read_metrics(folder)}
+    return float(sum(per_chunk.values()))
+
+
 def write_summary(results_dir: Path, variant: str, redraw: bool = True) -> Path:
     """One page over every finished experiment of a variant: claim, wall time, machine, commands
     and its result tables (from each folder's run.json and results.md), after redrawing each
@@ -525,11 +535,22 @@ def write_summary(results_dir: Path, variant: str, redraw: bool = True) -> Path:
             f"(code {part['code_version']}, {part['finished']})"
             for part_name, part in parts.items()
         )
+        # A sweep resumed in a later session records only that part's commands in run.json;
+        # its metrics.csv times every chunk, so training time counts the earlier parts too.
+        folders = [path.parent for path in size_records] or [root / name]
+        metrics = [folder for folder in folders if (folder / "metrics.csv").exists()]
+        training = sum(training_seconds(folder) for folder in metrics)
         lines += [
             f"Wall time {wall / 60:.1f} min on {hardware['processor']}, "
             f"{hardware['cpus']} CPUs, {', '.join(hardware['devices'])}, jax {hardware['jax']}; "
             f"code {record['code_version']}; finished {record['finished']}."
-            + (f" By size: {per_part}." if per_part else ""),
+            + (f" By size: {per_part}." if per_part else "")
+            + (
+                f" Training {training / 60:.1f} min over all parts (sum of metrics.csv's "
+                "chunk_seconds; without compilation, checkpoints and evaluation)."
+                if metrics
+                else ""
+            ),
             "",
             "```",
             *(c["command"] for c in commands),

@@ -146,8 +146,13 @@ def test_summary_collects_each_finished_experiment(driver, tmp_path):
     }
     (folder / "run.json").write_text(__import__("json").dumps(record))
     (folder / "results.md").write_text("### train_curve\n\n| method |\n")
+    # Two groups log a row each per chunk, with the chunk's time for both: 3 chunks of 60 s,
+    # the first two from a part of the sweep that run.json (written by the last part) omits.
+    rows = [f"r{g},{c},{60.0}" for c in range(3) for g in range(2)]
+    (folder / "metrics.csv").write_text("run,chunk,chunk_seconds\n" + "\n".join(rows) + "\n")
     summary = driver.write_summary(tmp_path, "quick", redraw=False).read_text()
-    assert "## table1-cheetah-dir" in summary and "2.0 min" in summary
+    assert "## table1-cheetah-dir" in summary and "Wall time 2.0 min" in summary
+    assert "Training 3.0 min over all parts" in summary
     assert "hyperjax sweep --experiment x.yaml" in summary and "##### train_curve" in summary
     assert "grid-world" not in summary  # not run: not listed
     assert "Stale" not in summary
