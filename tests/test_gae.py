@@ -275,3 +275,53 @@ def test_jit_and_vmap_over_runs():
             )
             np.testing.assert_allclose(adv[i], ref_adv, **TOL)
             np.testing.assert_allclose(targets[i], ref_targets, **TOL)
+
+
+def authors_time_limit_gae(rewards, values, last_value, trial_end, truncated, gamma, lam):
+    """The authors' `use_proper_time_limits` GAE (H algorithms/online_storage.py:178-186), one env:
+    masks = not done (trial end), bad_masks = not a time-limit step (any episode's, H
+    environments/wrappers.py:188-193). Arrays (T,)."""
+    num_steps = len(rewards)
+    value_preds = np.append(np.asarray(values, np.float64), last_value)
+    advantages, running = np.zeros(num_steps), 0.0
+    for t in reversed(range(num_steps)):
+        mask, bad_mask = 1.0 - trial_end[t], 1.0 - truncated[t]
+        delta = rewards[t] + gamma * value_preds[t + 1] * mask - value_preds[t]
+        running = (delta + gamma * lam * mask * running) * bad_mask
+        advantages[t] = running
+    return advantages, advantages + value_preds[:-1]
+
+
+def test_authors_time_limits_zero_the_advantage_and_cut_the_recursion():
+    """Two episodes of 3 steps in one trial, both ending at their time limit (steps 2 and 5),
+    and the rollout going on into the next trial: the time-limit steps get advantage 0 and
+    target V(s); the steps before them see no bootstrap from beyond the limit."""
+    rng = np.random.default_rng(0)
+    rewards, values = rng.normal(size=8), rng.normal(size=8)
+    last_value, gamma, lam = 0.7, 0.9, 0.8
+    truncated = np.array([0, 0, 1, 0, 0, 1, 0, 0], bool)
+    trial_end = np.array([0, 0, 0, 0, 0, 1, 0, 0], bool)
+    expected = authors_time_limit_gae(rewards, values, last_value, trial_end, truncated, gamma, lam)
+    next_values = np.append(values[1:], last_value)
+    bootstrap = bootstrap_values(
+        jnp.asarray(next_values),
+        jnp.zeros(8),
+        jnp.asarray(trial_end),
+        jnp.asarray(truncated),
+        False,
+    )
+    advantages, targets = gae(
+        jnp.asarray(rewards),
+        jnp.asarray(values),
+        bootstrap,
+        jnp.asarray(trial_end),
+        gamma,
+        lam,
+        zero_at=jnp.asarray(truncated),
+    )
+    np.testing.assert_allclose(advantages, expected[0], **TOL)
+    np.testing.assert_allclose(targets, expected[1], **TOL)
+    assert advantages[2] == 0 and advantages[5] == 0
+    np.testing.assert_allclose(np.asarray(targets)[[2, 5]], values[[2, 5]], **TOL)
+    # Step 1 bootstraps from V(s_2), the last state before the limit, and nothing after it.
+    np.testing.assert_allclose(advantages[1], rewards[1] + gamma * values[2] - values[1], **TOL)

@@ -177,12 +177,14 @@ def test_rollout_start_flag_follows_trial_ends():
     """Grid-world trials are 4 x 15 = 60 steps and never end early, so with 20-step rollouts
     every env ends its trial exactly at the end of the third rollout, and at no other chunk
     boundary. At a chunk boundary `start` must equal the last step's `trial_end`, and the
-    encoder inputs must have been cleared there. (Trial ends inside a rollout are not visible
-    from outside run_chunk; the GRU's reset there is covered by the unit tests above.)"""
+    encoder's next input must be the finished trial's last transition there (the authors'
+    rollout, `TrainConfig.trial_start_input`). (Trial ends inside a rollout: see
+    test_rollout_memory.py.)"""
     cfg = tiny_config(
         total_env_steps=80,
         updates_per_chunk=1,
         ppo=PPOConfig(num_envs=4, num_steps=20, minibatches=2),
+        rl2_memory_across_rollouts=True,  # chunk boundaries inside a trial keep the memory
     )
     trainer = make_train(cfg)
     key = jax.random.PRNGKey(0)
@@ -202,13 +204,14 @@ def test_rollout_start_flag_follows_trial_ends():
         assert float(metrics["trials"]) == (4.0 if trial_ended else 0.0)
         # The memory is carried into the next step as is; it is zeroed there, by `start`.
         assert np.abs(np.asarray(state.hidden)).max() > 0
+        assert np.all(np.asarray(state.prev_action).sum(-1) == 1.0)  # the last action, one-hot
         if trial_ended:
             np.testing.assert_array_equal(info["episode_index"], 0)
-            np.testing.assert_array_equal(state.prev_action, 0.0)
-            np.testing.assert_array_equal(state.prev_reward, 0.0)
             np.testing.assert_array_equal(state.trial_return, 0.0)
+            np.testing.assert_array_equal(state.encoder_obs, info["final_obs"])
+            assert not np.array_equal(state.encoder_obs, state.env_state.obs)
         else:
-            assert np.all(np.asarray(state.prev_action).sum(-1) == 1.0)  # one-hot
+            np.testing.assert_array_equal(state.encoder_obs, state.env_state.obs)
             assert np.all(np.asarray(state.trial_return) != 0.0)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import optax
 import pytest
 
-from hyperjax.config import EncoderConfig, PolicyConfig, PPOConfig, TrainConfig, VAEConfig
+from hyperjax.config import EncoderConfig, PolicyConfig, PPOConfig, TrainConfig
 from hyperjax.sweep import GroupProgram, plan_runs, run_sweep
 
 TINY_BANDIT = TrainConfig(
@@ -24,9 +24,6 @@ TINY_BANDIT = TrainConfig(
         gamma=0.9,
         clip_eps=0.2,
     ),
-    # RL2 trains its encoder with a second Adam at vae.lr (the authors' lr_vae): here the
-    # policy's rate, so this 40-update probe learns its memory in time.
-    vae=VAEConfig(lr=3e-3),
     total_env_steps=16 * 20 * 20 * 2,
     updates_per_chunk=20,
 )
@@ -37,17 +34,20 @@ def last_chunk(rows, run_name):
 
 
 def test_rl2_memory_beats_any_task_agnostic_policy_on_the_bandit_probe():
-    # Task-agnostic policies earn 0.5 per pull in expectation; remembering pays 1 after pull one.
-    # 4 seeds in one vmapped run, 3 of which must have learned: at this budget most seeds pay
-    # 0.97-0.99 on the later pulls but some are still on their way (seed 3 here: 0.69), and
-    # which ones differs between CPUs (float reassociation), so one seed would be a coin toss.
-    runs = plan_runs(["bias_hyperinit"], [0, 1, 2, 3], [3e-3])
+    """Task-agnostic policies earn 0.5 per pull in expectation; remembering pays 1 after pull one.
+
+    8 seeds in one vmapped run, judged by their median: at this budget most seeds pay 0.96-1.0
+    on the later pulls but a few are still on their way, and which ones differs between CPUs
+    (float reassociation). Measured over 12 seeds (2-core x86 CPU, after issue 33's changes):
+    later pulls 0.99 median, 11 seeds in [0.964, 0.999], one at 0.735; first pulls in [0.48,
+    0.53]. A median under 0.9 needs 4 of 8 seeds to lag, so the threshold has a wide margin."""
+    runs = plan_runs(["bias_hyperinit"], list(range(8)), [3e-3])
     result = run_sweep(TINY_BANDIT, runs, progress=False)
     finals = [last_chunk(result.rows, run.name) for run in runs]
     firsts = [final["episode_return_0"] for final in finals]
     laters = [np.mean([final[f"episode_return_{i}"] for i in range(1, 5)]) for final in finals]
     assert all(0.35 < first < 0.65 for first in firsts), firsts  # pull one cannot know the arm
-    assert sum(later > 0.9 for later in laters) >= 3, laters
+    assert np.median(laters) > 0.9, laters
     for final in finals:
         assert final["trial_return"] == pytest.approx(
             sum(final[f"episode_return_{i}"] for i in range(5)), rel=1e-4
@@ -98,8 +98,11 @@ def test_learning_rates_are_per_run_leaves():
     program = GroupProgram.build(cfg, "hypernet", runs)
     state = program.initial_state()
     np.testing.assert_allclose(state.hparams.lr, [1e-3, 3e-3])
-    learning_rate = optax.tree_utils.tree_get(state.opt_state, "learning_rate")
-    np.testing.assert_allclose(learning_rate, [1e-3, 3e-3])
+    # RL2: the policy's Adam and the encoder's both run at the run's rate (H vae.py:61-65).
+    rates = optax.tree_utils.tree_get_all_with_path(state.opt_state, "learning_rate")
+    assert len(rates) == 2
+    for _, learning_rate in rates:
+        np.testing.assert_allclose(learning_rate, [1e-3, 3e-3])
     start = jax.tree.map(np.array, state.params)  # a copy: run_chunk donates `state`
     state, _ = program.run_chunk(state)
     moved = [

@@ -151,10 +151,17 @@ def test_buffer_fifo_order_wraparound_and_complete_only():
     assert int(buffer.trials_done) == 4
 
     # Sampling inside jit draws complete slots only, each about equally often.
-    index = jax.jit(varibad.buffer_sample, static_argnums=2)(buffer, jax.random.key(0), 3000)
+    index = jax.jit(varibad.buffer_sample, static_argnums=(2, 3))(
+        buffer, jax.random.key(0), 3000, True
+    )
     counts = np.bincount(np.asarray(index), minlength=5)
     assert counts[0] == 0 and counts[4] == 0
     np.testing.assert_allclose(counts[1:4] / 3000, 1 / 3, atol=0.04)
+    # Training draws a batch without replacement, as the authors' get_batch (H
+    # utils/storage_vae.py:172-176): every complete slot exactly once when the batch takes all.
+    for seed in range(5):
+        index = varibad.buffer_sample(buffer, jax.random.key(seed), 3)
+        assert sorted(np.asarray(index).tolist()) == [1, 2, 3]
 
 
 # ---- through the training program ----------------------------------------------------------------
@@ -230,7 +237,7 @@ def _train_and_score(cfg: TrainConfig, seeds: int = 1) -> tuple[list[dict], floa
     state = jax.tree.map(lambda x: x[0], result.states["hypernet"])
     initial = trainer.agent.init(jax.random.split(jax.random.key(0))[0], "bias_hyperinit")
     initial = {k: initial[k] for k in ("encoder", "decoder")}
-    index = varibad.buffer_sample(state.vae.buffer, jax.random.key(5), 64)
+    index = varibad.buffer_sample(state.vae.buffer, jax.random.key(5), 64, replace=True)
     loss = lambda p: _reward_loss(trainer, cfg.vae, p, state.vae.buffer, index)  # noqa: E731
     return finals, loss(initial), loss(state.vae.params)
 

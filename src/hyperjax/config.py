@@ -17,6 +17,10 @@ POLICY_KINDS = ("standard", "hypernet", "film")
 HYPER_IMPLS = ("factorised", "outer_product", "materialised")
 # How the critic's output layer is drawn under Weight-/Bias-HyperInit (see nets/inits.py).
 CRITIC_HEAD_INITS = ("paper", "authors")
+# How GAE treats an episode that hit its time limit (`PPOConfig.time_limit_gae`).
+TIME_LIMIT_GAE = ("authors", "bootstrap")
+# What the encoder reads at a trial that starts inside a rollout (`TrainConfig.trial_start_input`).
+TRIAL_START_INPUTS = ("authors", "zero")
 
 # Init schemes each policy kind accepts. Schemes of one kind give parameter pytrees of one
 # structure, so a sweep over them is one compiled program.
@@ -160,9 +164,17 @@ class PPOConfig:
     adam_eps: float = 1e-8
     norm_obs: bool = True
     norm_reward: bool = True  # scale by the running std of the discounted return, clip +-10
-    bootstrap_truncation: bool = True  # at a trial's time limit bootstrap from V(final obs)
+    # Time limits are not terminations (the authors' use_proper_time_limits; False on the grid).
+    bootstrap_truncation: bool = True
+    # With bootstrap_truncation, how (docs/fidelity.md, PPO): "authors" zeroes the advantage of
+    # every step that hit an episode's time limit, mid-trial ones too, sets its value target to
+    # V(s), and cuts the lambda-recursion there (H algorithms/online_storage.py:178-186 with the
+    # TimeLimitMask's bad_transition, environments/wrappers.py:186-193); "bootstrap" bootstraps
+    # V(final obs) at truncated trial ends and lets GAE run on across episode ends in a trial.
+    time_limit_gae: str = "authors"
 
     def __post_init__(self) -> None:
+        check_choice("ppo.time_limit_gae", self.time_limit_gae, TIME_LIMIT_GAE)
         for name in ("num_envs", "num_steps", "epochs", "minibatches", "lr", "max_grad_norm"):
             check_positive(f"ppo.{name}", getattr(self, name))
         if self.num_envs % self.minibatches:
@@ -278,12 +290,23 @@ class TrainConfig:
     encoder: EncoderConfig = EncoderConfig()
     ppo: PPOConfig = PPOConfig()
     vae: VAEConfig = VAEConfig()  # used by algo=varibad only
+    # A trial that starts inside a rollout: "authors" starts its memory from enc(h0; the finished
+    # trial's last action, reward and final observation), as their rollout resets the hidden
+    # state and then encodes that transition (H utils/helpers.py:213-221, metalearner.py:243);
+    # "zero" from enc(h0; 0, 0, s_0), as every trial starts at evaluation.
+    trial_start_input: str = "authors"
+    # RL2 only. False (the authors'): the memory restarts at every rollout, even mid-trial, since
+    # their RL2 keeps no running trajectory to re-encode (H metalearner.py:202-209, 253: the
+    # insert is skipped with the decoder disabled, so encode_running_trajectory gives the prior).
+    # True: it carries on across rollouts until the trial ends.
+    rl2_memory_across_rollouts: bool = False
 
     def __post_init__(self) -> None:
         from hyperjax import envs  # late import: envs pulls in Brax
 
         check_choice("env", self.env, envs.names())
         check_choice("algo", self.algo, ALGOS)
+        check_choice("trial_start_input", self.trial_start_input, TRIAL_START_INPUTS)
         check_positive("total_env_steps", self.total_env_steps)
         check_positive("updates_per_chunk", self.updates_per_chunk)
         check_non_negative_int("diagnostic_samples", self.diagnostic_samples)
@@ -296,6 +319,15 @@ class TrainConfig:
             raise ConfigError(
                 f"vae.buffer_trials: must be >= 2 x ppo.num_envs = {2 * self.ppo.num_envs}, "
                 f"got {self.vae.buffer_trials}"
+            )
+        if (
+            self.algo == "varibad"
+            and self.vae.batch_trials > self.vae.buffer_trials - self.ppo.num_envs
+        ):
+            # Trials are drawn without replacement from the finished ones the buffer holds.
+            raise ConfigError(
+                f"vae.batch_trials: must be <= vae.buffer_trials - ppo.num_envs = "
+                f"{self.vae.buffer_trials - self.ppo.num_envs}, got {self.vae.batch_trials}"
             )
         if self.num_chunks < 1:
             raise ConfigError(

@@ -58,8 +58,12 @@ class TrainState(flax.struct.PyTreeNode):
     hparams: PPOHParams
     env_state: State  # batched over envs
     hidden: jax.Array  # (E, H) encoder memory
-    prev_action: jax.Array  # (E, A) encoder input: previous action features, 0 at trial start
+    # The encoder's next input (a, r, s): the previous action's features and reward, and the
+    # observation (the env's, or at a trial start the finished trial's final one, see
+    # TrainConfig.trial_start_input).
+    prev_action: jax.Array  # (E, A)
     prev_reward: jax.Array  # (E,)
+    encoder_obs: jax.Array  # (E, obs), raw
     start: jax.Array  # (E,) the next step is a trial's first: zero the memory
     obs_stats: running_statistics.RunningStatisticsState
     # The oracle's task input is normalised with running statistics, as the authors'
@@ -77,7 +81,8 @@ class TrainState(flax.struct.PyTreeNode):
 
 class Transition(flax.struct.PyTreeNode):
     obs: jax.Array  # normalised, as the policy saw it
-    raw_obs: jax.Array  # as the env gave it: what the RL2 encoder reads, and the obs statistics
+    raw_obs: jax.Array  # as the env gave it: what the obs statistics learn from
+    encoder_obs: jax.Array  # the observation the encoder read (what RL2's loss re-reads)
     z: jax.Array  # the task input the policy saw (rl2 recomputes it inside the loss)
     prev_action: jax.Array
     prev_reward: jax.Array
@@ -101,6 +106,7 @@ class Trainer(NamedTuple):
     init: Any
     run_chunk: Any
     train: Any
+    collect: Any  # state -> (state, hidden0, Transition batch (T, E, ...), step metrics)
     # (state, hidden, prev_action, prev_reward, raw_obs, obs, start, task) -> (hidden, z)
     infer: Any
     normalize_obs: Any  # (obs, stats) -> obs as the policy sees it
@@ -116,16 +122,20 @@ def make_train(cfg: TrainConfig) -> Trainer:
     agent = Agent.for_env(cfg, env)
     ppo = cfg.ppo
     is_rl2 = cfg.algo == "rl2"
-    # RL2 trains its encoder with a second, separately clipped Adam at the VAE's learning rate
-    # (the authors' lr_vae), as their RL2 does (see make_optimizer).
-    encoder_lr = cfg.vae.lr if is_rl2 else None
-    optimizer = make_optimizer(ppo, encoder_lr)
+    # RL2 trains its encoder with a second, separately clipped Adam, as the authors' RL2 does
+    # (see make_optimizer).
+    optimizer = make_optimizer(ppo, separate_encoder=is_rl2)
     is_varibad = cfg.algo == "varibad"
     vae_optimizer = varibad.make_vae_optimizer(cfg.vae)
     num_envs, num_steps = ppo.num_envs, ppo.num_steps
     episodes_per_trial = env.episodes_per_trial
     reset_envs = jax.vmap(env.reset)
     step_envs = jax.vmap(env.step)
+    carry_last_transition = cfg.trial_start_input == "authors"
+    restart_rl2_memory = is_rl2 and not cfg.rl2_memory_across_rollouts
+    # The authors' time limits: no bootstrap from V(final obs); time-limit steps are cut out.
+    zero_time_limit_steps = ppo.bootstrap_truncation and ppo.time_limit_gae == "authors"
+    bootstrap_final_obs = ppo.bootstrap_truncation and not zero_time_limit_steps
 
     def normalize_obs(obs, stats):
         if not ppo.norm_obs:
@@ -155,13 +165,14 @@ def make_train(cfg: TrainConfig) -> Trainer:
             params = {"policy": params["policy"]}  # PPO trains the policy only
         return TrainState(
             params=params,
-            opt_state=init_optimizer(ppo, params, hparams.lr, encoder_lr),
+            opt_state=init_optimizer(ppo, params, hparams.lr, separate_encoder=is_rl2),
             vae=vae,
             hparams=hparams,
             env_state=env_state,
             hidden=jnp.zeros((num_envs, agent.hidden_dim)),
             prev_action=jnp.zeros((num_envs, agent.action_dim)),
             prev_reward=zeros,
+            encoder_obs=env_state.obs,
             start=jnp.ones((num_envs,), bool),
             obs_stats=running_statistics.init_state(
                 jax.ShapeDtypeStruct((agent.obs_dim,), jnp.float32)
@@ -208,7 +219,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
             state.hidden,
             state.prev_action,
             state.prev_reward,
-            raw_obs,
+            state.encoder_obs,
             obs,
             state.start,
             task,
@@ -245,6 +256,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
         transition = Transition(
             obs=obs,
             raw_obs=raw_obs,
+            encoder_obs=state.encoder_obs,
             z=z,
             prev_action=state.prev_action,
             prev_reward=state.prev_reward,
@@ -261,12 +273,19 @@ def make_train(cfg: TrainConfig) -> Trainer:
             hidden_after=hidden,
         )
         keep = lambda x, end: jnp.where(end, 0.0, x)  # noqa: E731
+        if carry_last_transition:  # a new trial's first input is the old trial's last step
+            prev_action, prev_reward = action_features, reward
+            encoder_obs = jnp.where(trial_end[:, None], info["final_obs"], env_state.obs)
+        else:  # a new trial's first input is (0, 0, s_0)
+            prev_action = jnp.where(trial_end[:, None], 0.0, action_features)
+            prev_reward, encoder_obs = keep(reward, trial_end), env_state.obs
         state = state.replace(
             env_state=env_state,
             vae=vae,
             hidden=hidden,
-            prev_action=jnp.where(trial_end[:, None], 0.0, action_features),
-            prev_reward=keep(reward, trial_end),
+            prev_action=prev_action,
+            prev_reward=prev_reward,
+            encoder_obs=encoder_obs,
             start=trial_end,
             discounted_return=keep(discounted_return, trial_end),
             episode_return=keep(episode_return, episode_end),
@@ -284,7 +303,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
                 hidden0,
                 batch.prev_action,
                 batch.prev_reward,
-                batch.raw_obs,
+                batch.encoder_obs,
                 batch.start,
                 batch.task,
             )
@@ -322,9 +341,27 @@ def make_train(cfg: TrainConfig) -> Trainer:
         )
         return (params, opt_state, hparams, data), aux
 
-    def update_step(state: TrainState, _):
+    def restart_memory(state: TrainState) -> TrainState:
+        """The memory as at a trial's start: zeroed, the next input (0, 0, s)."""
+        return state.replace(
+            hidden=jnp.zeros_like(state.hidden),
+            prev_action=jnp.zeros_like(state.prev_action),
+            prev_reward=jnp.zeros_like(state.prev_reward),
+            encoder_obs=state.env_state.obs,
+            start=jnp.ones_like(state.start),
+        )
+
+    def collect(state: TrainState):
+        """One rollout of `num_steps` -> (state after it, the memory it started from, its
+        transitions (T, E, ...), per-step metrics)."""
+        if restart_rl2_memory:
+            state = restart_memory(state)
         hidden0 = state.hidden
         state, (batch, step_metrics) = jax.lax.scan(rollout_step, state, None, num_steps)
+        return state, hidden0, batch, step_metrics
+
+    def update_step(state: TrainState, _):
+        state, hidden0, batch, step_metrics = collect(state)
 
         # Value of where the rollout stopped (the next rollout starts from it).
         obs = normalize_obs(state.env_state.obs, state.obs_stats)
@@ -333,7 +370,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
             state.hidden,
             state.prev_action,
             state.prev_reward,
-            state.env_state.obs,
+            state.encoder_obs,
             obs,
             state.start,
             state.env_state.info["task"],
@@ -345,7 +382,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
             final_values(state, batch),
             batch.trial_end,
             batch.truncated,
-            ppo.bootstrap_truncation,
+            bootstrap_final_obs,
         )
 
         # The critic learns returns of the scaled reward, so values need no rescaling here.
@@ -361,6 +398,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
             batch.trial_end,
             state.hparams.gamma,
             state.hparams.gae_lambda,
+            zero_at=batch.truncated if zero_time_limit_steps else None,
         )
         advantages = normalize_advantages(advantages)
 
@@ -390,7 +428,19 @@ def make_train(cfg: TrainConfig) -> Trainer:
         old = (state.params, state.opt_state, _learned(state.vae))
         new = (params, opt_state, _learned(vae))
         diverged = state.diverged | ~_all_finite((new, aux["loss"]))
-        keep_old = lambda n, o: jnp.where(diverged, o, n)  # noqa: E731
+        learning = ~diverged
+        if is_varibad:
+            # The authors skip the whole update, PPO and the normalisers' statistics too, until
+            # `precollect_steps` frames are in (H metalearner.py:297); update_vae waits as well.
+            collected = precollected(state.update)
+            learning &= collected
+            obs_stats, task_stats, latent_stats = jax.tree.map(
+                lambda n, o: jnp.where(collected, n, o),
+                (obs_stats, task_stats, vae.latent_stats),
+                (state.obs_stats, state.task_stats, state.vae.latent_stats),
+            )
+            vae = vae.replace(latent_stats=latent_stats)
+        keep_old = lambda n, o: jnp.where(learning, n, o)  # noqa: E731
         params, opt_state, vae_learned = jax.tree.map(keep_old, new, old)
         if is_varibad:
             vae = vae.replace(params=vae_learned[0], opt_state=vae_learned[1])
@@ -458,13 +508,14 @@ def make_train(cfg: TrainConfig) -> Trainer:
 
         return varibad.reencode_running_trials(unroll, vae.buffer, hidden)
 
+    def precollected(update: jax.Array) -> jax.Array:
+        """Whether the rollout of update `update` brought the frames to `precollect_steps`."""
+        return (update + 1) * num_envs * num_steps >= cfg.vae.precollect_steps
+
     def update_vae(vae: VAEState, key: jax.Array, update: jax.Array):
         """`updates_per_ppo` VAE updates, once enough has been collected (else unchanged, with
         NaN metrics, which the chunk summary skips)."""
-        steps_so_far = (update + 1) * num_envs * num_steps
-        ready = (vae.buffer.trials_done >= cfg.vae.batch_trials) & (
-            steps_so_far >= cfg.vae.precollect_steps
-        )
+        ready = (vae.buffer.trials_done >= cfg.vae.batch_trials) & precollected(update)
         keys = jax.random.split(key, cfg.vae.updates_per_ppo)
         updated, metrics = jax.lax.scan(vae_step, vae, keys)
         keep = lambda new, old: jnp.where(ready, new, old)  # noqa: E731
@@ -478,7 +529,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
     def final_values(state: TrainState, batch: Transition) -> jax.Array:
         """V(final obs) of every step (T, E), the memory having seen the step's transition; only
         truncated trial ends use it. Rollout-time params and statistics: nothing changed yet."""
-        if not ppo.bootstrap_truncation:
+        if not bootstrap_final_obs:
             return jnp.zeros_like(batch.reward)
         final_obs = normalize_obs(batch.final_obs, state.obs_stats)
         _, z = infer(
@@ -524,6 +575,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
         init=init,
         run_chunk=run_chunk,
         train=train,
+        collect=collect,
         infer=infer,
         normalize_obs=normalize_obs,
         vae_step=vae_step,

@@ -30,22 +30,24 @@ class PPOHParams:
         return cls(**{k: jnp.asarray(v, jnp.float32) for k, v in values.items()})
 
 
-def make_optimizer(ppo: PPOConfig, encoder_lr: float | None = None) -> optax.GradientTransformation:
+def make_optimizer(ppo: PPOConfig, separate_encoder: bool = False) -> optax.GradientTransformation:
     """Global-norm clipping then Adam whose learning rate is a state leaf (set per run).
 
-    `encoder_lr` (RL2): the parameters are {"policy", "encoder"}, trained as the authors' RL2
-    does (algorithms/ppo.py, vae.py): each module's gradient clipped to `max_grad_norm` on its
-    own, the policy by Adam at the run's learning rate, the encoder by a second Adam at the
-    fixed `encoder_lr` (their lr_vae) with PyTorch's default epsilon.
+    `separate_encoder` (RL2): the parameters are {"policy", "encoder"}, trained as the authors'
+    RL2 does: each module's gradient clipped to `max_grad_norm` on its own (H
+    algorithms/ppo.py:181-183), the policy by its Adam, the encoder by the VAE's Adam, which
+    with the decoder disabled runs at the policy's learning rate (H vae.py:61-65: `lr_policy`)
+    with PyTorch's default epsilon. Both rates are the run's `hparams.lr`.
     """
     policy_adam = optax.inject_hyperparams(optax.adam)(learning_rate=ppo.lr, eps=ppo.adam_eps)
-    if encoder_lr is None:
+    if not separate_encoder:
         return optax.chain(clip_gradients(ppo.max_grad_norm), policy_adam)
+    encoder_adam = optax.inject_hyperparams(optax.adam)(learning_rate=ppo.lr, eps=1e-8)
     modules = ("policy", "encoder")
     return optax.chain(
         clip_gradients(ppo.max_grad_norm, modules),
         optax.multi_transform(
-            {"policy": policy_adam, "encoder": optax.adam(encoder_lr, eps=1e-8)},
+            {"policy": policy_adam, "encoder": encoder_adam},
             lambda params: {name: name for name in params},
         ),
     )
@@ -64,10 +66,10 @@ def clip_gradients(
 
 
 def init_optimizer(
-    ppo: PPOConfig, params, lr: jax.Array, encoder_lr: float | None = None
+    ppo: PPOConfig, params, lr: jax.Array, separate_encoder: bool = False
 ) -> optax.OptState:
-    """Optimizer state for `params` with this run's (policy) learning rate."""
-    state = make_optimizer(ppo, encoder_lr).init(params)
+    """Optimizer state for `params` with this run's learning rate (every Adam of the chain)."""
+    state = make_optimizer(ppo, separate_encoder).init(params)
     return optax.tree_utils.tree_set(state, learning_rate=jnp.asarray(lr, jnp.float32))
 
 

@@ -123,11 +123,15 @@ def buffer_add_step(
     )
 
 
-def buffer_sample(buffer: TrialBuffer, key: jax.Array, num: int) -> jax.Array:
-    """Indices of `num` complete slots, uniformly with replacement. Needs >= 1 complete slot."""
+def buffer_sample(
+    buffer: TrialBuffer, key: jax.Array, num: int, replace: bool = False
+) -> jax.Array:
+    """Indices of `num` complete slots, uniformly. Without replacement (the authors' get_batch,
+    H utils/storage_vae.py:172-176) it needs >= `num` complete slots (TrainConfig checks that
+    the buffer holds them once `batch_trials` trials are done); with it, >= 1."""
     weights = buffer.complete.astype(jnp.float32)
     return jax.random.choice(
-        key, buffer.capacity, (num,), p=weights / jnp.maximum(weights.sum(), 1)
+        key, buffer.capacity, (num,), replace=replace, p=weights / jnp.maximum(weights.sum(), 1)
     )
 
 

@@ -49,4 +49,6 @@ class TwoArmedBandit(MetaEnv):
 
     def step(self, state: State, action: jax.Array) -> State:
         reward = state.info["task"][action]
-        return state.replace(reward=reward, metrics={"success": reward})
+        # A pull is a whole episode that ends by itself (terminated, not cut by a time limit):
+        # nothing follows it to bootstrap from, and time-limit handling must not touch it.
+        return state.replace(reward=reward, done=jnp.ones(()), metrics={"success": reward})
