@@ -1,5 +1,6 @@
 """What the encoder reads at trial starts and rollout starts, and the precollection gate: the
-authors' semantics (docs/fidelity.md, "Encoder memory" and "Precollection") and the clean ones.
+authors' semantics (docs/fidelity.md, rows "encoder input at a trial start inside a rollout",
+"RL2 memory across PPO iterations" and "precollection") and the clean ones.
 
 Grid world, trials of 4 x 15 = 60 steps, rollouts of 75 steps: the first trial ends inside the
 first rollout (at step 59), and the second rollout starts in the middle of a trial."""
