@@ -9,8 +9,10 @@
 Each experiment runs `hyperjax sweep` on its experiment file (once per policy size for the size
 scan), then `hyperjax eval` on fresh tasks of the train and held-out test splits. What it produced
 goes to `experiments/results/<variant>/<name>/`: the metrics and eval CSVs, the learning curves
-with 95% bootstrap intervals, final-result tables (training curve and held-out eval), and
-`run.json` with the exact commands, wall times, code version and machine. Checkpoints stay in
+with 95% bootstrap intervals, result tables and `run.json` with the exact commands, wall times,
+code version and machine. The headline is the deterministic evaluation on held-out tasks that the
+experiment files schedule during training (`eval:`), as the authors report theirs: its curve and
+each run's mean over it; the training return comes second. Checkpoints stay in
 `--runs-dir`/<variant>/ (not committed). An experiment cut off (e.g. at the end of a session)
 finishes with `reproduce.py <name> --variant <v> --continue`: each of its sweeps resumes from its
 latest checkpoint, is skipped if complete or starts if it never did, then all are evaluated.
@@ -277,33 +279,66 @@ def sweep_stage(run_dir: Path) -> str:
 
 
 def summarise(run_dirs: list[Path], out: Path, success: bool) -> dict:
-    """Curves, the final training-return table, the held-out eval tables, which method beats
-    which, and the policy diagnostics over training of one experiment."""
+    """Curves, the result tables, which method beats which, and the policy diagnostics over
+    training of one experiment. The headline is the deterministic evaluation on held-out tasks
+    during training (`eval:` in the experiment files): its curve (curves.png) and each run's mean
+    over it, the authors' score (H visualize_runs.py:316); the training return comes second
+    (curves_train.png, train_curve). Folders evaluated only after training (older results) fall
+    back to the training curve, with a note."""
     from hyperjax import compare, plot, plot_diagnostics
+    from hyperjax.cli import evaluated_metric, selection_curves
 
-    plot.plot_curves(run_dirs, out / "curves")
-    tables = {"train_curve": plot.final_results(run_dirs, last_chunks=3)}
+    headline = evaluated_metric(run_dirs, "trial_return", plot.HEADLINE_SPLIT)
+    notes = []
+    if headline:
+        plot.plot_curves(run_dirs, out / "curves", split=plot.HEADLINE_SPLIT)
+        plot.plot_curves(run_dirs, out / "curves_train")
+    else:
+        notes.append(NO_EVAL_CURVE_NOTE)
+        print(f"{out}: {NO_EVAL_CURVE_NOTE}", flush=True)
+        plot.plot_curves(run_dirs, out / "curves")
+    metrics = ["trial_return", "last_episode_return"]
+    metrics += ["last_episode_success"] if success else []
+    # The authors' score: each run's mean over its evaluation curve; on the train split too, the
+    # tasks their own (non-Meta-World) evaluation used (H metalearner.py:409-413).
+    curve_finals = {}
+    for split, split_metrics in (
+        (("test", metrics), ("train", ["trial_return"])) if headline else ()
+    ):
+        for metric in split_metrics:
+            curves, _ = plot.eval_curves(run_dirs, split, metric)
+            curve_finals[f"eval_curve_{split}_{metric}"] = plot.curve_means(curves)
+    tables = {key: plot.summarise_finals(finals) for key, finals in curve_finals.items()}
+    if not headline:
+        tables["train_curve"] = plot.final_results(run_dirs, last_chunks=3)
     for split in ("train", "test"):
-        metrics = ["trial_return", "last_episode_return"]
-        metrics += ["last_episode_success"] if success else []
         for metric in metrics:
             rows = plot.eval_results(run_dirs, split=split, metric=metric)
             if rows:
                 tables[f"eval_{split}_{metric}"] = rows
-    lines = []
+    if headline:
+        tables["train_curve"] = plot.final_results(run_dirs, last_chunks=3)
+    lines = [*notes, *([""] if notes else [])]
     for key, rows in tables.items():
         lines += [f"### {key}", "", plot.results_markdown(rows, key), ""]
         plot.write_results_csv(rows, out / f"{key}.csv")
     # Which method beats which, for the paper's claims: P(X > Y) over seeds (hyperjax.compare).
     # The last episode's return on held-out tasks is the one an agent earns after exploring:
     # where the methods differ in how well they adapt, it separates them when the trial does not.
-    finals = {
-        "train_curve": plot.final_scores(run_dirs, "trial_return", last_chunks=3),
+    finals = {key: curve_finals[key] for key in curve_finals if key.startswith("eval_curve_test")}
+    finals |= {
         "eval_test_trial_return": plot.eval_scores(run_dirs, "test", "trial_return"),
         "eval_test_last_episode_return": plot.eval_scores(run_dirs, "test", "last_episode_return"),
+        "train_curve": plot.final_scores(run_dirs, "trial_return", last_chunks=3),
     }
-    for key, rows in compare.claim_comparisons(finals).items():
-        lines += [f"### {key}: P(X > Y)", "", compare.comparisons_markdown(rows), ""]
+    if not headline:  # the old order: the training curve first
+        finals = {"train_curve": finals.pop("train_curve"), **finals}
+    selection, chosen_by = selection_curves(run_dirs, "trial_return")
+    for key, rows in compare.claim_comparisons(finals, selection).items():
+        lines += [f"### {key}: P(X > Y)", ""]
+        if key.endswith("_best_lr"):
+            lines += [f"Rates chosen by the highest mean over the {chosen_by} curve.", ""]
+        lines += [compare.comparisons_markdown(rows), ""]
         plot.write_results_csv(rows, out / f"compare_{key}.csv")
     (out / "results.md").write_text("\n".join(lines))
     if plot_diagnostics.diagnostic_layers(run_dirs[0]):  # older results have none
@@ -311,6 +346,12 @@ def summarise(run_dirs: list[Path], out: Path, success: bool) -> dict:
         table = plot_diagnostics.diagnostics_markdown(run_dirs)
         (out / "diagnostics.md").write_text(table + "\n")
     return tables
+
+
+NO_EVAL_CURVE_NOTE = (
+    "Note: these runs were evaluated only after training (no `eval:` schedule when they ran), "
+    "so the curves and train_curve are the training return, not the deterministic evaluation."
+)
 
 
 def policy_parameter_counts(run_dir: Path) -> dict[str, int]:
@@ -336,17 +377,34 @@ def policy_parameter_counts(run_dir: Path) -> dict[str, int]:
 
 
 def size_scan_figure(run_dirs: list[Path], sizes: tuple[str, ...], out: Path) -> list[dict]:
-    """Final return against the policy's parameter count, one line per method (Figure 3)."""
+    """Each method's score against the policy's parameter count, one line per method (Figure 3):
+    the mean over the test-split evaluation curve when every size was evaluated during training,
+    else the final training return."""
     from hyperjax import plot
+    from hyperjax.cli import evaluated_metric
 
+    split = plot.HEADLINE_SPLIT
+    headline = evaluated_metric(run_dirs, "trial_return", split)
+    score = f"eval_curve_{split}_trial_return" if headline else "train_curve"
     rows = []
     for size, run_dir in zip(sizes, run_dirs, strict=True):
         counts = policy_parameter_counts(run_dir)
-        for result in plot.final_results([run_dir], last_chunks=3):
-            rows.append({"size": size, "parameters": counts[result["method"]], **result})
-    plot.plot_size_scan(rows, out / "size_scan")
+        if headline:
+            results = plot.summarise_finals(plot.curve_means(plot.eval_curves([run_dir], split)[0]))
+        else:
+            results = plot.final_results([run_dir], last_chunks=3)
+        for result in results:
+            parameters = counts[result["method"]]
+            rows.append({"size": size, "parameters": parameters, "score": score, **result})
+    plot.plot_size_scan(rows, out / "size_scan", ylabel=SIZE_SCAN_LABELS[score])
     plot.write_results_csv(rows, out / "size_scan.csv")
     return rows
+
+
+SIZE_SCAN_LABELS = {
+    "eval_curve_test_trial_return": "trial return, deterministic eval (test), mean over training",
+    "train_curve": "final trial return (training)",
+}
 
 
 def scanned_sizes(name: str, out: Path) -> list[str]:
@@ -569,7 +627,7 @@ def write_summary(results_dir: Path, variant: str, redraw: bool = True) -> Path:
                 lines += [diagnostics.read_text(), ""]
         scan = root / name / "size_scan.csv"
         if scan.exists():
-            lines += ["Size scan (final training return against policy parameters):", ""]
+            lines += ["Size scan (each method's score against policy parameters):", ""]
             lines += ["```", scan.read_text().strip(), "```", ""]
     out = root / "SUMMARY.md"
     out.write_text("\n".join(lines))

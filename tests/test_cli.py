@@ -63,9 +63,13 @@ def test_sweep_writes_the_run_folder(tmp_path, capsys):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["spec"]["train"]["env"] == "bandit"
     assert config["spec"]["inits"] == ["kaiming", "bias_hyperinit"]
+    # The rates that ran, never another: no --lrs, so train.ppo.lr's.
+    ppo_lr = config["spec"]["train"]["ppo"]["lr"]
+    assert config["spec"]["lrs"] == [ppo_lr] and {float(r["lr"]) for r in runs} == {ppo_lr}
 
     # The printed table's means are the seeds' mean of the final chunk (last_chunks=3 covers both).
     out = capsys.readouterr().out
+    assert "Note: no evaluation during training" in out  # no --eval-every: the training return
     for init in ("kaiming", "bias_hyperinit"):
         finals = [
             np.mean([float(r["trial_return"]) for r in metrics if r["run"] == run["run"]])
@@ -196,6 +200,96 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, field)
     assert err.startswith(f"hyperjax: error: {field}"), err
     assert "\n" not in err
     assert not (tmp_path / "bad").exists()
+
+
+def write_eval_csv(folder: Path, curves: dict) -> None:
+    """eval.csv rows at chunks 0 and 1 (every chunk evaluated during training): {(policy, init,
+    lr, split): each seed's trial return at each chunk}."""
+    header = ["run", "policy", "init", "seed", "lr", "split", "chunk", "trial_return"]
+    header += ["episode_return_0", "success_0"]
+    with (folder / "eval.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for chunk in (0, 1):
+            for (policy, init, lr, split), seeds in curves.items():
+                for seed, values in enumerate(seeds):
+                    run = f"{policy}-{init}-s{seed}-lr{lr:g}"
+                    value = values[chunk]
+                    writer.writerow([run, policy, init, seed, lr, split, chunk, value, value, 0])
+
+
+def test_plot_headlines_the_evaluation_during_training(tmp_path, capsys):
+    """With eval.csv rows at every chunk, the curves and the first table are the test-split
+    evaluation (its mean over the curve), the training return second; each method's rate is
+    the one whose train-split evaluation curve has the highest mean, not the best end."""
+    training = {  # every run's training return: all equal, so only the evaluation can rank
+        (policy, init, lr): (1.0, 1.0)
+        for policy, init in (("standard", "default"), ("hypernet", "bias_hyperinit"))
+        for lr in (0.001, 0.0003)
+    }
+    with (tmp_path / "metrics.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(
+            ["run", "policy", "init", "seed", "lr", "chunk", "update", "env_steps", "trial_return"]
+        )
+        for (policy, init, lr), returns in training.items():
+            for seed, value in enumerate(returns):
+                for chunk in (0, 1):
+                    run = f"{policy}-{init}-s{seed}-lr{lr:g}"
+                    writer.writerow(
+                        [run, policy, init, seed, lr, chunk, chunk + 1, 1000 * (chunk + 1), value]
+                    )
+    curves = {}
+    for split in ("train", "test"):
+        curves |= {
+            ("hypernet", "bias_hyperinit", 0.001, split): ((0.0, 30.0), (0.0, 30.0)),  # best end
+            ("hypernet", "bias_hyperinit", 0.0003, split): ((20.0, 20.0), (20.0, 21.0)),  # best
+            ("standard", "default", 0.001, split): ((5.0, 6.0), (5.0, 6.0)),
+            ("standard", "default", 0.0003, split): ((2.0, 3.0), (2.0, 3.0)),
+        }
+    write_eval_csv(tmp_path, curves)
+    out = tmp_path / "fig" / "curves"
+    assert cli.main(["plot", str(tmp_path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Note:" not in printed
+    assert printed.index("deterministic evaluation on test-split tasks") < printed.index(
+        "training trial_return"
+    )
+    for name in ("curves.png", "curves_train.png", "curves.csv", "curves_train.csv"):
+        assert (out.parent / name).stat().st_size > 0, name
+    with (out.parent / "curves.csv").open() as f:
+        headline = {r["method"]: float(r["mean"]) for r in csv.DictReader(f)}
+    assert headline["hypernet+bias_hyperinit lr=0.0003"] == pytest.approx((20 + 20 + 20 + 21) / 4)
+    with (out.parent / "curves_eval_final.csv").open() as f:
+        final = {r["method"]: float(r["mean"]) for r in csv.DictReader(f)}
+    assert final["hypernet+bias_hyperinit lr=0.001"] == 30.0
+    with (out.parent / "curves_compare_best_lr.csv").open() as f:
+        (best,) = list(csv.DictReader(f))
+    assert (best["x"], best["y"]) == ("hypernet+bias_hyperinit lr=0.0003", "standard lr=0.001")
+    assert best["lr_chosen_on"].startswith("the same seeds")  # 2 seeds: no split
+    assert "rates chosen by the highest mean over the train-split evaluation" in printed
+
+
+def test_experiment_eval_schedule_reaches_the_sweep_and_flags_override_it(tmp_path, monkeypatch):
+    swept = []
+    monkeypatch.setattr(cli, "execute_sweep", swept.append)
+    path = tmp_path / "e.yaml"
+    path.write_text("eval: {every: 3, trials: 8}\nvariants: {cpu: {eval: {trials: 2}}}\n")
+    assert cli.main(["sweep", "--experiment", str(path)]) == 0
+    assert cli.main(["sweep", "--experiment", str(path), "--variant", "cpu"]) == 0
+    assert cli.main(["sweep", "--experiment", str(path), "--eval-every", "5"]) == 0
+    assert [(c.eval_every, c.eval_trials) for c in swept] == [(3, 8), (3, 2), (5, 8)]
+    assert cli.main(["sweep", "--experiment", str(DEMO_FILE)]) == 0
+    assert swept[-1].eval_every == 0  # no `eval:` in the file: off, as before
+
+
+def test_config_json_records_the_rates_that_ran():
+    spec = dataclasses.replace(load_experiment(DEMO_FILE), lrs=(3e-3, 1e-3))
+    recorded = cli.with_rates_that_run(spec)
+    assert recorded.lrs == (3e-3, 1e-3) and recorded.train.ppo.lr == 3e-3
+    assert recorded.learning_rates == spec.learning_rates
+    one = cli.with_rates_that_run(load_experiment(DEMO_FILE))
+    assert one.lrs == (1e-3,) and one.train.ppo.lr == 1e-3
 
 
 def test_demo_experiment_file_is_the_built_in_demo():

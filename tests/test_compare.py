@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from hyperjax import compare
+from hyperjax.errors import ConfigError
 
 BHI, STD, HFI = "hypernet+bias_hyperinit", "standard", "hypernet+hfi"
 
@@ -57,21 +58,66 @@ def with_rate(method, rate):
     return f"{method} lr={rate}"
 
 
-def test_best_learning_rate_is_the_one_that_ends_highest_per_method():
-    finals = {
-        with_rate(BHI, "0.001"): np.array([5.0, 6.0]),
-        with_rate(BHI, "0.0003"): np.array([7.0, 9.0]),
-        with_rate(STD, "0.001"): np.array([3.0, 3.0]),
-        with_rate(STD, "0.0003"): np.array([1.0, 2.0]),
+def test_best_learning_rate_has_the_highest_mean_over_the_whole_curve():
+    """The authors' rule (H visualize_runs.py:296-326): each seed's mean over all evaluations,
+    averaged over seeds. BHI at 1e-3 ends highest but was far below for most of training; the
+    old rule (the final value) would pick it."""
+    curves = {
+        with_rate(BHI, "0.001"): np.array([[0.0, 0.0, 0.0, 10.0], [0.0, 0.0, 1.0, 11.0]]),
+        with_rate(BHI, "0.0003"): np.array([[6.0, 7.0, 8.0, 9.0], [6.0, 7.0, 8.0, 9.0]]),
+        with_rate(STD, "0.001"): np.array([[3.0, 3.0, 3.0, 3.0], [3.0, 3.0, 3.0, 3.0]]),
+        with_rate(STD, "0.0003"): np.array([[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0]]),
     }
-    rates = compare.best_learning_rates(finals)
+    rates = compare.best_learning_rates(curves)
     assert rates == {BHI: "0.0003", STD: "0.001"}
+    finals = {m: c[:, -1] for m, c in curves.items()}
     tuned = compare.at_learning_rates(finals, rates)
     assert set(tuned) == {BHI, STD}
-    np.testing.assert_array_equal(tuned[BHI], [7.0, 9.0])
-    assert compare.best_learning_rates({BHI: np.ones(2), STD: np.zeros(2)}) == {}  # one rate
+    np.testing.assert_array_equal(tuned[BHI], [9.0, 9.0])
+    one_rate = {BHI: np.ones((2, 3)), STD: np.zeros((2, 3))}
+    assert compare.best_learning_rates(one_rate) == {}
     assert compare.split_learning_rate(with_rate(HFI, "3e-05")) == (HFI, "3e-05")
     assert compare.split_learning_rate(HFI) == (HFI, None)
+
+
+def test_claims_at_the_best_rate_use_the_rate_with_the_best_curve_not_the_best_end():
+    """BHI at 1e-3 ends highest but its curve's mean is lowest: the old rule (the highest final
+    return) would compare BHI at 1e-3; the authors' rule compares it at 3e-4."""
+    late = np.array([[0.0, 0.0, 20.0], [0.0, 0.0, 21.0]])
+    steady = np.array([[9.0, 9.0, 9.0], [9.0, 9.0, 9.5]])
+    curves = {
+        with_rate(BHI, "0.001"): late,
+        with_rate(BHI, "0.0003"): steady,
+        with_rate(STD, "0.001"): np.full((2, 3), 5.0),
+        with_rate(STD, "0.0003"): np.full((2, 3), 4.0),
+    }
+    finals = {m: c[:, -1] for m, c in curves.items()}
+    (row,) = compare.claim_comparisons({"eval": finals}, curves)["eval_best_lr"]
+    assert (row["x"], row["y"]) == (with_rate(BHI, "0.0003"), with_rate(STD, "0.001"))
+
+
+def test_cross_fitting_scores_each_half_at_the_rate_the_other_half_chose():
+    """4 seeds: the even-position seeds (0, 2) are best at 1e-3, the odd ones (1, 3) at 3e-4.
+    Each half is scored at the other half's choice, so no seed picks its own rate."""
+    fast = np.array([[10.0], [0.0], [10.0], [0.0]])  # seeds 0..3, one evaluation each
+    slow = np.array([[5.0], [5.0], [5.0], [5.0]])
+    curves = {with_rate(BHI, "0.001"): fast, with_rate(BHI, "0.0003"): slow}
+    finals = {m: c[:, 0] for m, c in curves.items()}
+    scores, rates = compare.cross_fitted(finals, curves)
+    # Even seeds at the odd seeds' pick (3e-4: 5, 5), odd seeds at the even seeds' pick (1e-3).
+    np.testing.assert_array_equal(scores[BHI], [5.0, 5.0, 0.0, 0.0])
+    assert rates == {BHI: "0.0003/0.001"}
+
+
+def test_learning_rates_are_chosen_on_other_seeds_from_four_seeds_on():
+    three, four = np.zeros((3, 2)), np.zeros((4, 2))
+    assert compare.lr_choice_for({"a lr=0.1": three}) == "same"
+    assert compare.lr_choice_for({"a lr=0.1": four}) == "split"
+    assert compare.lr_choice_for({"a lr=0.1": four}, "same") == "same"
+    with pytest.raises(ConfigError, match="lr_choice: split needs 4 seeds"):
+        compare.lr_choice_for({"a lr=0.1": three}, "split")
+    with pytest.raises(ConfigError, match="lr_choice"):
+        compare.lr_choice_for({"a lr=0.1": four}, "best")
 
 
 def test_claims_pair_methods_at_one_rate_and_at_each_ones_best_rate():
@@ -81,9 +127,10 @@ def test_claims_pair_methods_at_one_rate_and_at_each_ones_best_rate():
         with_rate(STD, "0.001"): np.array([4.0, 5, 6]),
         with_rate(STD, "0.0003"): np.array([7.0, 8, 9]),  # Standard's best rate
     }
-    # On held-out tasks BHI's untuned rate would look better; the rates chosen in training hold.
+    selection = {m: s[:, None] for m, s in train.items()}  # one-point curves
+    # On held-out tasks BHI's untuned rate would look better; the rates chosen hold.
     held_out = {m: -s if "0.001" in m and BHI in m else s for m, s in train.items()}
-    tables = compare.claim_comparisons({"train": train, "eval": held_out})
+    tables = compare.claim_comparisons({"train": train, "eval": held_out}, selection)
     assert set(tables) == {"train", "eval", "train_best_lr", "eval_best_lr"}
     same_rate = {(r["x"], r["y"]): r["p_improvement"] for r in tables["train"]}
     assert same_rate == {
@@ -93,9 +140,44 @@ def test_claims_pair_methods_at_one_rate_and_at_each_ones_best_rate():
     (best,) = tables["train_best_lr"]
     assert (best["x"], best["y"]) == (with_rate(BHI, "0.001"), with_rate(STD, "0.0003"))
     assert best["p_improvement"] == 1.0
+    # 3 seeds: chosen on the seeds it is scored on, and the table says so.
+    assert best["lr_chosen_on"] == compare.CHOSEN_ON["same"]
+    assert compare.comparisons_markdown([best]).startswith(
+        f"Each method's learning rate chosen on {compare.CHOSEN_ON['same']}."
+    )
     (best_eval,) = tables["eval_best_lr"]
     assert (best_eval["x"], best_eval["y"]) == (best["x"], best["y"])
     assert best_eval["p_improvement"] == 0.0  # -12..-10 against 7..9
     # Without a rate grid: the plain pairs only.
-    plain = compare.claim_comparisons({"train": {BHI: np.ones(3), STD: np.zeros(3)}})
-    assert list(plain) == ["train"] and plain["train"][0]["p_improvement"] == 1.0
+    plain = {BHI: np.ones(3), STD: np.zeros(3)}
+    tables = compare.claim_comparisons({"train": plain}, {m: s[:, None] for m, s in plain.items()})
+    assert list(tables) == ["train"] and tables["train"][0]["p_improvement"] == 1.0
+    assert "chosen on" not in compare.comparisons_markdown(tables["train"])
+
+
+def test_with_four_seeds_claims_use_rates_chosen_on_the_other_half():
+    rng = np.random.default_rng(1)
+    curves = {
+        with_rate(m, r): rng.normal(size=(4, 3)) + (5.0 if m == BHI else 0.0)
+        for m in (BHI, STD)
+        for r in ("0.001", "0.0003")
+    }
+    finals = {m: c[:, -1] for m, c in curves.items()}
+    (row,) = compare.claim_comparisons({"eval": finals}, curves)["eval_best_lr"]
+    assert row["lr_chosen_on"] == compare.CHOSEN_ON["split"]
+    assert row["seeds_x"] == row["seeds_y"] == 4 and row["p_improvement"] == 1.0
+
+
+def test_the_verdict_is_the_same_when_rerun():
+    """A fixed-seed bootstrap: the same scores give the same interval, hence the same verdict,
+    and numpy's global generator is left as it was."""
+    rng = np.random.default_rng(7)
+    finals = {BHI: rng.normal(0.5, 1.0, size=5), STD: rng.normal(size=5)}
+    np.random.seed(99)  # noqa: NPY002 (the global state rliable draws from)
+    before = np.random.get_state()[1].copy()  # noqa: NPY002
+    first = compare.improvement_probabilities(finals)
+    assert (np.random.get_state()[1] == before).all()  # noqa: NPY002
+    np.random.rand(3)  # noqa: NPY002 (draws between the calls change nothing)
+    second = compare.improvement_probabilities(finals)
+    assert first == second
+    assert compare.verdict(first[0]) == compare.verdict(second[0])

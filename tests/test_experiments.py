@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hyperjax import envs
 from hyperjax.errors import ConfigError
-from hyperjax.experiment import load_experiment
+from hyperjax.experiment import EvalSchedule, load_eval_schedule, load_experiment
 
 EXPERIMENTS = Path(__file__).parents[1] / "experiments"
 FILES = sorted(EXPERIMENTS.rglob("*.yaml"))
@@ -42,3 +43,62 @@ def test_bad_experiment_files_name_the_field(tmp_path):
         assert str(error.value).startswith(field), (name, str(error.value))
     with pytest.raises(ConfigError, match="variant: 'nope'"):
         load_experiment(FILES[0], "nope")
+
+
+def test_eval_schedule_is_read_with_variants_overriding_it(tmp_path):
+    path = tmp_path / "e.yaml"
+    path.write_text(
+        "eval: {every: 4, trials: 16}\n"
+        "variants:\n  cpu: {eval: {trials: 2}}\n  silent: {eval: {every: 0}}\n"
+        "  none: {seeds: [1]}\n"
+    )
+    assert load_eval_schedule(path) == EvalSchedule(every=4, trials=16)
+    assert load_eval_schedule(path, "cpu") == EvalSchedule(every=4, trials=2)
+    assert load_eval_schedule(path, "silent").every == 0
+    assert load_eval_schedule(path, "none") == EvalSchedule(every=4, trials=16)
+    assert load_experiment(path, "cpu").seeds == (0,)  # not a SweepSpec field: no effect there
+    path.write_text("seeds: [0]\n")
+    assert load_eval_schedule(path) == EvalSchedule()  # no `eval:`: off
+
+
+def test_bad_eval_schedules_name_the_field(tmp_path):
+    cases = {
+        "eval: {every: -1}": "eval.every: must be >= 0",
+        "eval: {trials: 0}": "eval.trials: must be > 0",
+        "eval: {evry: 2}": "eval.evry: unknown key; allowed: every, trials",
+        "eval: {every: two}": "eval.every: expected a number",
+        "eval: {every: 1.5}": "eval.every: expected an integer",
+        "eval: 5": "eval: expected a mapping",
+        "variants: {q: {eval: {trials: -3}}}": "eval.trials: must be > 0",
+    }
+    for text, message in cases.items():
+        path = tmp_path / "bad.yaml"
+        path.write_text(text)
+        with pytest.raises(ConfigError) as error:
+            load_eval_schedule(path, "q" if "variants" in text else None)
+        assert str(error.value).startswith(message), (text, str(error.value))
+        assert "\n" not in str(error.value)
+
+
+PAPER_FILES = [p for p in FILES if p.name != "demo.yaml"]
+
+
+@pytest.mark.parametrize("path", PAPER_FILES, ids=lambda p: str(p.relative_to(EXPERIMENTS)))
+def test_cpu_variants_evaluate_often_and_cheaply(path):
+    """Every variant of a paper file evaluates during training (but gpu, whose time plan counts
+    none); the CPU variants about 10 times a run (at least every chunk) on so few trials that
+    the evaluation's env steps stay under 10% of the training frames."""
+    for variant in variants(path)[1:]:
+        spec, schedule = load_experiment(path, variant), load_eval_schedule(path, variant)
+        if variant == "gpu":
+            assert schedule.every == 0
+            continue
+        train = spec.train
+        env = envs.env_class(train.env)
+        trial = (train.episode_length or env.episode_length) * (
+            train.episodes_per_trial or env.episodes_per_trial
+        )
+        points = -(-train.num_chunks // schedule.every)
+        assert points >= min(8, train.num_chunks // 2) and points <= 16, (variant, points)
+        share = 2 * schedule.trials * trial / (schedule.every * train.steps_per_chunk)
+        assert share < 0.1, (variant, share)

@@ -10,6 +10,10 @@ arguments (learning rates, seeds): `run_experiments.py:60-65`. The test loads th
 (paper-setting) variant of every VariBAD experiment file and checks each field; `quick` /
 `medium` variants may change budget, sizes and seeds and are not checked here.
 
+Also checked: each base variant's evaluation schedule against the authors' eval_interval and trial
+count (`EVAL`), and demo.yaml's `full` variant against the authors' grid-world RNN+HN
+(`GRID_RNN_HN`).
+
 Field names are our config's dotted paths under `TrainConfig`, plus `lrs` and `seeds` of the sweep.
 `episode_length` and `episodes_per_trial` are resolved: the file's value, else the env's default.
 """
@@ -21,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from hyperjax import envs
-from hyperjax.experiment import load_experiment
+from hyperjax.experiment import EvalSchedule, load_eval_schedule, load_experiment
 
 EXPERIMENTS = Path(__file__).parents[1] / "experiments"
 # The paper-setting files; demo.yaml is the RL2 `make demo` sweep, not a paper setting.
@@ -48,6 +52,10 @@ PAPER_COMMON = {
     # False (e.g. args_cheetah_dir_varibad.py:89, :91; args_grid_varibad.py:89, :91;
     # args_ml1_pickplace_varibad.py:103, :105) in H: vae.py compute_loss / compute_kl_loss.
     "vae.loss_reduction": "hyper",
+    # The critic's output head as the authors' Weight-/Bias-HyperInit code draws it: the
+    # generated weight with kaiming_uniform_ (H models/policy.py:308-311 -> :958-960) and the
+    # bias U(-1, 1) (:309 passes a (hidden, 1) tensor whose fan_in is 1 to :1010-1020).
+    "policy.critic_head_init": "authors",
 }
 
 # MuJoCo config files share these lines (H: config/mujoco/args_<env>_varibad.py; the numbers are
@@ -300,6 +308,52 @@ ML1 = {
 AUTHORS["reacher-goal"] = ML1
 AUTHORS["pusher-goal"] = ML1
 
+# experiments/demo.yaml's `full` variant: the paper's grid-world RNN+HN (RL2 with a Bias-HyperInit
+# hypernetwork): H config/gridworld/args_grid_varibad.py (":N" below), the grid set's flags
+# all_envs.py:13-48 and the model experiment_sets/models.py:567 / :599 (RL2_HyperNet_init_b,
+# :543-553, at size XL, :393). Unlike VariBAD's grid run it has no VAE decoder, so the decoder's
+# settings do not apply.
+GRID_RNN_HN = {
+    **{k: v for k, v in PAPER_COMMON.items() if not k.startswith("vae.")},
+    "algo": "rl2",  # disable_decoder, rlloss_through_encoder: models.py:544-546
+    "total_env_steps": 4_000_000,  # all_envs.py:34
+    "lrs": LR_GRID,  # all_envs.py:40
+    "episode_length": 15,  # H environments/__init__.py:475
+    "episodes_per_trial": 4,  # :11
+    "policy.task_embed_dim": 25,  # all_envs.py:27
+    "ppo.num_envs": 16,  # :55
+    "ppo.num_steps": 60,  # :57
+    "ppo.epochs": 2,  # :47
+    "ppo.minibatches": 4,  # :48
+    "ppo.clip_eps": 0.05,  # :51
+    "ppo.ent_coef": 0.1,  # :62
+    "ppo.vf_coef": 0.5,  # :61
+    "ppo.gamma": 0.95,  # :63
+    "ppo.gae_lambda": 0.95,  # :66
+    "ppo.max_grad_norm": 0.5,  # :69
+    "ppo.adam_eps": 1e-5,  # policy_eps :59
+    "ppo.norm_obs": True,  # :30
+    "ppo.norm_reward": True,  # :34
+    "ppo.bootstrap_truncation": False,  # use_proper_time_limits :67
+    "encoder.action_embed_dim": 0,  # :104
+    "encoder.state_embed_dim": 32,  # :105
+    "encoder.reward_embed_dim": 8,  # :106
+    "encoder.latent_dim": 5,  # :108
+}
+
+# The authors' evaluation during training, which their curves and tables are drawn from:
+# (eval_interval in PPO updates, trials = num_processes, H utils/evaluation.py:26-39).
+EVAL = {
+    "cheetah-dir": (25, 16),  # H config/mujoco/args_cheetah_dir_varibad.py:163, :55
+    "cheetah-vel": (25, 16),  # args_cheetah_vel_varibad.py:163, :55
+    "ant-dir": (25, 16),  # args_ant_dir_varibad.py:165, :55
+    "walker-params": (25, 16),  # args_walker_varibad.py:163, :55
+    "humanoid-dir": (25, 16),  # V: config/mujoco/args_humanoid_dir_varibad.py:173, :57
+    "grid-world": (5, 16),  # all_envs.py:33 (over args_grid_varibad.py:165's 500), :55
+    "reacher-goal": (25, 8),  # args_ml1_pickplace_varibad.py:180, :61
+    "pusher-goal": (25, 8),
+}
+
 
 def _value(spec, field: str):
     """A field of the loaded sweep; raises AttributeError if our config has no such field."""
@@ -311,6 +365,8 @@ def _value(spec, field: str):
     if field in ("episode_length", "episodes_per_trial"):
         value = getattr(train, field)
         return getattr(envs.env_class(train.env), field) if value is None else value
+    if field == "algo":
+        return train.algo
     obj = train
     for part in field.split("."):
         obj = getattr(obj, part)
@@ -327,9 +383,11 @@ def _same(ours, theirs, field: str) -> bool:
     return ours == theirs
 
 
-def _check(path: Path) -> tuple[list[str], list[str]]:
-    spec = load_experiment(path)
-    table = AUTHORS[spec.train.env]
+def _check(
+    path: Path, variant: str | None = None, table: dict | None = None
+) -> tuple[list[str], list[str]]:
+    spec = load_experiment(path, variant)
+    table = AUTHORS[spec.train.env] if table is None else table
     mismatches, missing = [], []
     for field, theirs in table.items():
         try:
@@ -359,3 +417,22 @@ def test_base_variant_matches_the_authors(path):
 def test_our_config_expresses_every_setting(path):
     _, missing = _check(path)
     assert not missing, f"config fields missing for the authors' settings: {missing}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(EXPERIMENTS)))
+def test_base_variant_evaluates_at_the_authors_interval(path):
+    """Every chunk, or the whole number of chunks nearest the authors' eval_interval in updates,
+    on their number of trials per split."""
+    spec, schedule = load_experiment(path), load_eval_schedule(path)
+    interval, trials = EVAL[spec.train.env]
+    nearest = max(1, round(interval / spec.train.updates_per_chunk))
+    assert (schedule.every, schedule.trials) == (nearest, trials)
+
+
+def test_demo_full_variant_is_the_authors_grid_rnn_hn():
+    demo = EXPERIMENTS / "demo.yaml"
+    mismatches, missing = _check(demo, "full", GRID_RNN_HN)
+    assert not missing, missing
+    assert not mismatches, "\n".join(mismatches)
+    assert load_experiment(demo, "full").inits[-1] == "bias_hyperinit"  # RNN+HN: models.py:567
+    assert load_eval_schedule(demo, "full") == EvalSchedule(every=1, trials=16)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hyperjax import plot
+from hyperjax import compare, plot
 from hyperjax.experiment import load_experiment
 from hyperjax.runlog import RunDirectory
 
@@ -280,7 +280,11 @@ def test_summarise_says_which_method_beats_which(driver, tmp_path):
     for name in ("metrics.csv", "eval.csv", "config.json"):
         shutil.copy(source / name, tmp_path / name)
     driver.summarise([tmp_path], tmp_path, success=False)
-    assert "### train_curve: P(X > Y)" in (tmp_path / "results.md").read_text()
+    results = (tmp_path / "results.md").read_text()
+    assert "### train_curve: P(X > Y)" in results
+    # Evaluated only after training: the training curve, said so at the top.
+    assert results.startswith(driver.NO_EVAL_CURVE_NOTE)
+    assert not (tmp_path / "curves_train.png").exists()
     with (tmp_path / "compare_train_curve.csv").open() as f:
         (row,) = list(csv.DictReader(f))
     assert (row["x"], row["y"]) == ("hypernet+bias_hyperinit", "standard")
@@ -294,9 +298,60 @@ def test_summarise_says_which_method_beats_which(driver, tmp_path):
     assert last["p_improvement"] == row["p_improvement"] and last["ci_low"] == row["ci_low"]
 
 
+def test_eval_curves_follow_the_chunks_and_the_later_row_wins(tmp_path):
+    write_metrics(tmp_path, {("standard", "default", 3e-4): (0.0, 0.0)})  # 1000 steps a chunk
+    run_dir = RunDirectory(tmp_path)
+    for chunk, value in ((0, 1.0), (2, 5.0), (1, 3.0)):  # out of order, as a resume can leave
+        run_dir.append_eval([eval_row("standard", s, "test", chunk, [value], [0]) for s in (0, 1)])
+    # `hyperjax eval` after the sweep re-evaluates the last chunk with more trials: it counts.
+    run_dir.append_eval([eval_row("standard", s, "test", 2, [7.0], [0]) for s in (0, 1)])
+    curves, steps = plot.eval_curves([tmp_path], "test")
+    np.testing.assert_array_equal(curves["standard"], [[1.0, 3.0, 7.0], [1.0, 3.0, 7.0]])
+    np.testing.assert_array_equal(steps, [1000.0, 2000.0, 3000.0])
+    np.testing.assert_array_equal(plot.curve_means(curves)["standard"], [11 / 3, 11 / 3])
+    assert plot.has_eval_curve([tmp_path], "test") and not plot.has_eval_curve([tmp_path], "train")
+
+
+def test_summarise_headlines_the_evaluation_during_training(driver, tmp_path):
+    """With eval.csv rows every chunk: the test-split evaluation curve and its mean (the
+    authors' score) first, the training return last; learning rates chosen on other seeds."""
+    import csv
+
+    methods = {("standard", "default"): 0.0, ("hypernet", "bias_hyperinit"): 10.0}
+    runs = {(p, i, lr): (0.0,) * 5 for p, i in methods for lr in (1e-3, 3e-4)}
+    write_metrics(tmp_path, runs)
+    rows = []
+    for (policy, init), level in methods.items():
+        for lr in (1e-3, 3e-4):
+            for seed in range(5):
+                for chunk in (0, 1):
+                    for split in ("train", "test"):
+                        row = eval_row(init, seed, split, chunk, [level + seed + chunk], [0])
+                        row |= {
+                            "run": f"{policy}-{init}-seed{seed}-lr{lr:g}",
+                            "lr": lr,
+                            "policy": policy,
+                        }
+                        rows.append(row)
+    RunDirectory(tmp_path).append_eval(rows)
+    driver.summarise([tmp_path], tmp_path, success=False)
+    results = (tmp_path / "results.md").read_text()
+    assert results.startswith("### eval_curve_test_trial_return")
+    headings = [line for line in results.splitlines() if line.startswith("### ")]
+    assert headings.index("### train_curve") > headings.index("### eval_test_trial_return")
+    assert (tmp_path / "curves.png").exists() and (tmp_path / "curves_train.png").exists()
+    with (tmp_path / "eval_curve_test_trial_return.csv").open() as f:
+        means = {r["method"]: float(r["mean"]) for r in csv.DictReader(f)}
+    assert means["hypernet+bias_hyperinit lr=0.001"] == pytest.approx(10 + 2 + 0.5)
+    with (tmp_path / "compare_eval_curve_test_trial_return_best_lr.csv").open() as f:
+        (best,) = list(csv.DictReader(f))
+    assert best["lr_chosen_on"] == compare.CHOSEN_ON["split"]  # 5 seeds: chosen on others
+    assert float(best["p_improvement"]) == 1.0
+
+
 def write_metrics(folder: Path, finals: dict) -> None:
     """A two-chunk metrics.csv: {(policy, init, lr): each seed's return, in both chunks}."""
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     header = ["run", "policy", "init", "seed", "lr", "chunk", "update", "env_steps"]
     lines = [",".join([*header, "trial_return"])]
     for (policy, init, lr), returns in finals.items():

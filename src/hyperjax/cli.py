@@ -38,7 +38,7 @@ from hyperjax.config import (
     check_kind_of_schemes,
 )
 from hyperjax.errors import ConfigError, check_choice, check_positive
-from hyperjax.experiment import SweepSpec, load_experiment, spec_to_dict
+from hyperjax.experiment import SweepSpec, load_eval_schedule, load_experiment, spec_to_dict
 from hyperjax.runlog import EVAL_FILE, TensorBoardLog, WandbLog, is_primary_process
 
 DEFAULT_RUNS_DIR = Path("runs")
@@ -56,7 +56,8 @@ class SweepCommand(SweepSpec):
     overwrite: bool = False  # replace an existing runs/<name> (never done silently)
     checkpoint_every: int = 1  # save the whole sweep's state every N chunks (and at the end)
     keep_checkpoints: int = 2  # the last K checkpoints are kept
-    eval_every: int = 0  # evaluate on fresh train and test tasks every N chunks (0: off)
+    eval_every: int = 0  # evaluate on fresh train and test tasks every N chunks (0: off); an
+    # experiment file sets both with `eval: {every: N, trials: K}`, which these flags override
     eval_trials: int = 64  # trials per run and split in each evaluation
     tensorboard: bool = False  # also write TensorBoard event files, one folder per run (tb/)
     wandb_project: str | None = None  # also log to Weights & Biases (if installed)
@@ -125,12 +126,17 @@ class InspectCommand:
 
 @dataclass(frozen=True)
 class PlotCommand:
-    """Learning curves (mean and 95% bootstrap CI over seeds) and a final-results table."""
+    """Learning curves (mean and 95% bootstrap CI over seeds), final-results tables and which
+    method beats which. When the runs were evaluated during training (--eval-every), the headline
+    is that deterministic evaluation on held-out tasks, the training metric second."""
 
     run_dirs: tyro.conf.Positional[tuple[Path, ...]]
     metric: str = "trial_return"
     out: Path | None = None  # file stem for .png/.svg/.md/.csv; default <first run dir>/curves
-    last_chunks: int = 3  # final performance = mean over each run's last N chunks
+    last_chunks: int = 3  # final training performance = mean over each run's last N chunks
+    # With a learning-rate grid, choose each method's rate on the other half of the seeds
+    # ("split", needs 4 seeds), on the seeds it is scored on ("same"), or "auto" (split if 4+).
+    lr_choice: str = "auto"
     # Draw the policy diagnostics over training instead (default out: <run dir>/diagnostics):
     # generated-weight scale, saturation, task sensitivity and head norm per method.
     diagnostics: bool = False
@@ -200,7 +206,7 @@ def execute_sweep(command: SweepCommand) -> Path:
         SweepSpec(), **{f.name: getattr(command, f.name) for f in dataclasses.fields(SweepSpec)}
     )
     spec = dataclasses.replace(spec, train=train)
-    spec_dict = _as_json(spec_to_dict(spec))
+    spec_dict = _as_json(spec_to_dict(with_rates_that_run(spec)))
     checkpoint = {"every": command.checkpoint_every, "keep": command.keep_checkpoints}
     evaluation = {"every": command.eval_every, "trials": command.eval_trials}
     logging = {"tensorboard": command.tensorboard, "wandb_project": command.wandb_project}
@@ -226,13 +232,21 @@ def execute_sweep(command: SweepCommand) -> Path:
     return run_dir.path
 
 
+def with_rates_that_run(spec: SweepSpec) -> SweepSpec:
+    """The spec as config.json records it: `lrs` lists the rates that run, and `train.ppo.lr`
+    (the rate when `lrs` is empty, else unused: each run's optimizer is set to its own rate) is
+    the first of them, so that the file never shows a rate that did not run."""
+    rates = spec.learning_rates
+    ppo = dataclasses.replace(spec.train.ppo, lr=rates[0])
+    return dataclasses.replace(spec, lrs=rates, train=spec.train.replace(ppo=ppo))
+
+
 def _as_json(data: dict) -> dict:
     """The JSON round trip of `data` (tuples become lists), as config.json and checkpoints hold."""
     return json.loads(json.dumps(data, default=str))
 
 
 def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, resume=False):
-    from hyperjax import plot
     from hyperjax.checkpoint import SweepCheckpointer
     from hyperjax.sweep import run_sweep
 
@@ -291,9 +305,7 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
     if result.diverged:
         print(f"diverged (updates stopped, results kept apart): {', '.join(result.diverged)}")
     if plot_results and is_primary_process():
-        figure = plot.plot_curves([run_dir.path], run_dir.path / "curves")
-        results = plot.final_results([run_dir.path], last_chunks=3)
-        table = plot.results_markdown(results, "trial_return")
+        figure, table = write_report([run_dir.path], run_dir.path / "curves", csv_files=False)
         (run_dir.path / "results.md").write_text(table + "\n")
         print(table)
         print(f"curves: {figure}")
@@ -410,7 +422,12 @@ def _sweep(argv: list[str]) -> None:
     default = SweepCommand()
     if experiment is not None:
         spec = load_experiment(experiment, variant)
-        default = SweepCommand(**{f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)})
+        schedule = load_eval_schedule(experiment, variant)  # --eval-every/--eval-trials override
+        default = SweepCommand(
+            **{f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)},
+            eval_every=schedule.every,
+            eval_trials=schedule.trials,
+        )
     elif variant is not None:
         raise ConfigError("variant: needs --experiment")
     command = tyro.cli(SweepCommand, default=default, args=rest, prog="hyperjax sweep")
@@ -445,6 +462,7 @@ def _plot(argv: list[str]) -> None:
 
     command = tyro.cli(PlotCommand, args=argv, prog="hyperjax plot")
     check_positive("last_chunks", command.last_chunks)
+    check_choice("lr_choice", command.lr_choice, compare.LR_CHOICES)
     for run_dir in command.run_dirs:
         if not (run_dir / "metrics.csv").is_file():
             raise ConfigError(f"run_dirs: {run_dir} holds no metrics.csv")
@@ -455,19 +473,98 @@ def _plot(argv: list[str]) -> None:
         _write_diagnostics(list(command.run_dirs), out, command.layer)
         return
     out = command.out or command.run_dirs[0] / "curves"
-    figure = plot.plot_curves(list(command.run_dirs), out, command.metric)
-    finals = plot.final_scores(list(command.run_dirs), command.metric, command.last_chunks)
-    results = plot.summarise_finals(finals)
-    table = plot.results_markdown(results, command.metric)
-    # The paper's claims that ran; with a learning-rate grid, also each method at its best rate.
-    for key, rows in compare.claim_comparisons({"": finals}).items():
-        best = " (each method at its best learning rate)" if key else ""
-        table += f"\n\nWhich method beats which{best}:\n\n" + compare.comparisons_markdown(rows)
-        plot.write_results_csv(rows, out.with_name(f"{out.name}_compare{key}.csv"))
+    run_dirs = list(command.run_dirs)
+    figure, table = write_report(
+        run_dirs, out, command.metric, command.last_chunks, command.lr_choice
+    )
     out.with_suffix(".md").write_text(table + "\n")
-    plot.write_results_csv(results, out.with_suffix(".csv"))
     print(table)
     print(f"curves: {figure} (and .svg); table: {out.with_suffix('.md')} and .csv")
+
+
+def evaluated_metric(run_dirs: list[Path], metric: str, split: str) -> bool:
+    """Whether eval.csv holds `metric` and every folder was evaluated on `split` during
+    training, so that its deterministic evaluation curve can stand for the training metric."""
+    from hyperjax import plot
+    from hyperjax.runlog import read_metrics
+
+    if not plot.has_eval_curve(run_dirs, split):
+        return False
+    row = read_metrics(run_dirs[0], EVAL_FILE)[0]
+    return metric in plot.LAST_EPISODE_COLUMNS or metric in row
+
+
+def selection_curves(run_dirs: list[Path], metric: str) -> tuple[dict, str]:
+    """The curves that choose each method's learning rate, and what they are: the deterministic
+    evaluation on the train split, whose mean over training the authors rank rates by (their
+    "Meta-Episode Return", H metalearner.py:409-443, the default tag of visualize_runs.py:500),
+    else (no evaluation during training) the training metric's curve."""
+    from hyperjax import plot
+
+    if evaluated_metric(run_dirs, metric, "train"):
+        return plot.eval_curves(run_dirs, "train", metric)[0], f"train-split evaluation {metric}"
+    return plot.load_scores(run_dirs, metric)[0], f"training {metric}"
+
+
+def write_report(
+    run_dirs: list[Path],
+    out: Path,
+    metric: str = "trial_return",
+    last_chunks: int = 3,
+    lr_choice: str = "auto",
+    csv_files: bool = True,
+) -> tuple[Path, str]:
+    """Curves (<out>.png/.svg), final-result tables and which method beats which, for the paper's
+    claims that ran; returns the figure's path and the Markdown. The headline is the
+    deterministic evaluation on held-out tasks when the runs were evaluated during training
+    (each run's mean over its evaluation curve, the authors' score; then its last evaluation),
+    with the training metric second (<out>_train.png); otherwise the training metric, with a
+    note. `csv_files` also writes each table as <out>[_set].csv and <out>_compare[_set].csv."""
+    from hyperjax import compare, plot
+
+    split = plot.HEADLINE_SPLIT
+    sets: dict[str, tuple[str, dict]] = {}  # file suffix -> (title, {method: score per seed})
+    notes = []
+    training = f"training {metric}, mean of each run's last {last_chunks} chunks"
+    if evaluated_metric(run_dirs, metric, split):
+        curves, _ = plot.eval_curves(run_dirs, split, metric)
+        figure = plot.plot_curves(run_dirs, out, metric, split=split)
+        plot.plot_curves(run_dirs, out.with_name(f"{out.name}_train"), metric)
+        evaluation = f"deterministic evaluation on {split}-split tasks, {metric}"
+        sets[""] = (f"{evaluation}: mean over the evaluation curve", plot.curve_means(curves))
+        sets["_eval_final"] = (
+            f"{evaluation}: last evaluation",
+            {m: c[:, -1] for m, c in curves.items()},
+        )
+        sets["_train"] = (training, plot.final_scores(run_dirs, metric, last_chunks))
+    else:
+        figure = plot.plot_curves(run_dirs, out, metric)
+        sets[""] = (training, plot.final_scores(run_dirs, metric, last_chunks))
+        if metric in ("trial_return", *plot.LAST_EPISODE_COLUMNS):
+            notes.append(
+                f"Note: no evaluation during training on {split} tasks in every run folder "
+                "(hyperjax sweep --eval-every N), so curves and tables are the training metric."
+            )
+    selection, chosen_by = selection_curves(run_dirs, metric)
+    lines = [*notes, *([""] if notes else [])]
+    for key, (title, finals) in sets.items():
+        results = plot.summarise_finals(finals)
+        lines += [f"### {title}", "", plot.results_markdown(results, metric), ""]
+        if csv_files:
+            plot.write_results_csv(results, out.with_name(f"{out.name}{key}.csv"))
+    finals = {key: scores for key, (_, scores) in sets.items()}
+    for key, rows in compare.claim_comparisons(finals, selection, lr_choice).items():
+        title = sets[key.removesuffix("_best_lr")][0]
+        if key.endswith("_best_lr"):
+            title += f"; rates chosen by the highest mean over the {chosen_by} curve"
+        best = " (each method at its best learning rate)" if key.endswith("_best_lr") else ""
+        lines += [f"Which method beats which{best}, on {title}:", ""]
+        lines += [compare.comparisons_markdown(rows), ""]
+        if csv_files:
+            plot.write_results_csv(rows, out.with_name(f"{out.name}_compare{key}.csv"))
+    for note in notes:
+        print(note)
+    return figure, "\n".join(lines).rstrip()
 
 
 def _write_diagnostics(run_dirs: list[Path], out: Path, layer: str = "hidden") -> None:

@@ -2,7 +2,9 @@
 
 An experiment file mirrors `SweepSpec`'s fields (nested `train:`, `train.policy:` ...). Optional
 `variants:` hold named overrides (e.g. `quick` for a CPU, `full` for the paper's budget) picked
-with `--variant`. Unknown or malformed keys are refused with the field's dotted name.
+with `--variant`. An optional `eval: {every: N, trials: K}` schedules the deterministic
+evaluation during training (`EvalSchedule`; the sweep's `--eval-every` / `--eval-trials` flags
+override it). Unknown or malformed keys are refused with the field's dotted name.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from hyperjax.config import SIZE_PRESETS, TrainConfig, check_kind_of_schemes
-from hyperjax.errors import ConfigError, check_choice, check_run_name
+from hyperjax.errors import ConfigError, check_choice, check_positive, check_run_name
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,23 @@ class SweepSpec:
     @property
     def learning_rates(self) -> tuple[float, ...]:
         return self.lrs or (self.train.ppo.lr,)
+
+
+@dataclass(frozen=True)
+class EvalSchedule:
+    """Deterministic evaluation during training: every `every` chunks (and after the last), each
+    run on `trials` fresh trials of the train and the held-out test split; 0: off."""
+
+    every: int = 0
+    trials: int = 64
+
+    def __post_init__(self) -> None:
+        if self.every < 0:
+            raise ConfigError(f"eval.every: must be >= 0 (0: off), got {self.every}")
+        check_positive("eval.trials", self.trials)
+
+
+EVAL_KEY = "eval"  # the experiment file's key for its EvalSchedule (not a SweepSpec field)
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -108,24 +127,40 @@ def _expand_size(data: dict, where: str) -> dict:
     return {**data, "train": {**data["train"], "policy": policy}}
 
 
-def spec_from_dict(data: dict, variant: str | None = None, source: str = "experiment") -> SweepSpec:
+def _resolve(data: dict, variant: str | None, source: str) -> dict:
+    """The base mapping with the variant's overrides merged in (sizes expanded)."""
     data = _expand_size(dict(data), "")
     variants = data.pop("variants", {}) or {}
     if not isinstance(variants, dict):
         raise ConfigError(f"variants: expected a mapping of variant names, got {variants!r}")
     if variant is not None:
         if variant not in variants:
-            allowed = ", ".join(variants) or "(none defined)"
+            allowed = ", ".join(map(str, variants)) or "(none defined)"
             raise ConfigError(f"variant: {variant!r} not in {source}; allowed: {allowed}")
         if not isinstance(variants[variant], dict):
             raise ConfigError(f"variants.{variant}: expected a mapping of fields")
         data = _merge(data, _expand_size(variants[variant], f"variants.{variant}."))
-    return _build(SweepSpec, data, "")
+    return data
 
 
-def load_experiment(path: Path | str, variant: str | None = None) -> SweepSpec:
-    """Read a YAML experiment file into a validated SweepSpec."""
-    path = Path(path)
+def spec_from_dict(data: dict, variant: str | None = None, source: str = "experiment") -> SweepSpec:
+    resolved = _resolve(data, variant, source)
+    resolved.pop(EVAL_KEY, None)  # the evaluation schedule: eval_schedule_from_dict
+    return _build(SweepSpec, resolved, "")
+
+
+def eval_schedule_from_dict(
+    data: dict, variant: str | None = None, source: str = "experiment"
+) -> EvalSchedule:
+    """The file's `eval:` mapping (a variant's keys override the base's); off when absent."""
+    schedule = _resolve(data, variant, source).get(EVAL_KEY) or {}
+    if not isinstance(schedule, dict):
+        expected = "a mapping {every: N, trials: K}"
+        raise ConfigError(f"{EVAL_KEY}: expected {expected}, got {schedule!r}")
+    return _build(EvalSchedule, schedule, f"{EVAL_KEY}.")
+
+
+def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"experiment: no such file {path}")
     try:
@@ -135,6 +170,18 @@ def load_experiment(path: Path | str, variant: str | None = None) -> SweepSpec:
         raise ConfigError(f"experiment: {path} is not valid YAML ({first_line})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"experiment: {path} must hold a mapping of fields")
+    return data
+
+
+def load_eval_schedule(path: Path | str, variant: str | None = None) -> EvalSchedule:
+    """The evaluation schedule of a YAML experiment file (and variant), validated."""
+    return eval_schedule_from_dict(_read_yaml(Path(path)), variant, source=str(path))
+
+
+def load_experiment(path: Path | str, variant: str | None = None) -> SweepSpec:
+    """Read a YAML experiment file into a validated SweepSpec."""
+    path = Path(path)
+    data = _read_yaml(path)
     spec = spec_from_dict(data, variant, source=str(path))
     # A kind written in the file must agree with the init schemes, which set it per group. (A
     # run folder's config.json records the resolved kind: it is read by spec_from_dict only.)

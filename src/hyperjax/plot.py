@@ -1,7 +1,15 @@
-"""Learning curves and final-result tables over seeds, with rliable's bootstrap intervals."""
+"""Learning curves and final-result tables over seeds, with rliable's bootstrap intervals.
+
+Two kinds of curve: the training metrics of metrics.csv (one point per chunk, stochastic actions
+on the tasks being trained on), and the deterministic evaluation of eval.csv (mean actions on
+fresh tasks of a split, every `--eval-every` chunks), which is what the authors plot and report:
+their curves are the evaluation return every `eval_interval` updates (H utils/evaluation.py:68-77,
+metalearner.py:406-443) and their tables its mean over the whole curve (H visualize_runs.py:316).
+"""
 
 from __future__ import annotations
 
+import csv
 import math
 import operator
 from collections import defaultdict
@@ -17,9 +25,10 @@ from matplotlib import ticker  # noqa: E402
 from rliable import library as rly  # noqa: E402
 from rliable import metrics as rly_metrics  # noqa: E402
 
-from hyperjax.runlog import EVAL_FILE, read_metrics  # noqa: E402
+from hyperjax.runlog import EVAL_FILE, METRICS_FILE, read_metrics  # noqa: E402
 
 BOOTSTRAP_REPS = 2000
+HEADLINE_SPLIT = "test"  # the headline: deterministic evaluation on held-out tasks
 # Eval summaries of a trial's final episode (after adaptation) -> eval.csv's per-episode column.
 LAST_EPISODE_COLUMNS = {"last_episode_return": "episode_return", "last_episode_success": "success"}
 ID_COLUMNS = ("run", "policy", "init", "seed", "lr", "chunk", "update", "env_steps")
@@ -76,6 +85,79 @@ def load_scores(
     return scores, np.array(list(steps))
 
 
+def steps_per_chunk(run_dir: Path | str) -> float:
+    """Env steps per run in one chunk of a sweep, from its metrics.csv (1.0 without one)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return 1.0
+    with path.open(newline="") as f:
+        first = next(csv.DictReader(f), None)
+    return float(first["env_steps"]) / (int(first["chunk"]) + 1) if first else 1.0
+
+
+def eval_value(row: dict, metric: str) -> float:
+    """An eval.csv row's `metric`: a column, or `last_episode_return` / `last_episode_success`
+    (the trial's final episode: after adaptation)."""
+    if metric not in LAST_EPISODE_COLUMNS:
+        return row[metric]
+    column = LAST_EPISODE_COLUMNS[metric]
+    last = max(int(k.rsplit("_", 1)[1]) for k in row if k.startswith(f"{column}_"))
+    return row[f"{column}_{last}"]
+
+
+def _eval_rows(run_dirs: list[Path | str]) -> list[tuple[Path, dict]]:
+    """(folder, row) of every eval.csv row of the folders that have one."""
+    evaluated = [Path(d) for d in run_dirs if (Path(d) / EVAL_FILE).exists()]
+    return [(d, row) for d in evaluated for row in read_metrics(d, EVAL_FILE)]
+
+
+def evaluated_chunks(run_dir: Path | str, split: str) -> int:
+    """The most chunks at which one run of the folder was evaluated on `split` (0: none)."""
+    chunks: dict[str, set] = defaultdict(set)
+    for _, row in _eval_rows([run_dir]):
+        if row["split"] == split:
+            chunks[row["run"]].add(row["chunk"])
+    return max(map(len, chunks.values()), default=0)
+
+
+def has_eval_curve(run_dirs: list[Path | str], split: str = HEADLINE_SPLIT) -> bool:
+    """Whether every folder evaluated its runs on `split` during training (at two chunks or
+    more: `--eval-every`), not only once after it (`hyperjax eval`)."""
+    return bool(run_dirs) and all(evaluated_chunks(d, split) >= 2 for d in run_dirs)
+
+
+def eval_curves(
+    run_dirs: list[Path | str], split: str, metric: str = "trial_return"
+) -> tuple[dict, np.ndarray]:
+    """{method: array (seeds, evaluations)} of eval.csv's `metric` (see `eval_value`) on `split`,
+    in chunk order, and the env steps per run at each evaluation. When a chunk was evaluated
+    twice (a `hyperjax eval` after the sweep repeats its last chunk, with more trials), the
+    later row counts."""
+    rows = _eval_rows(run_dirs)
+    with_lr = len({row["lr"] for _, row in rows}) > 1
+    per_run: dict[str, dict[tuple, dict[float, float]]] = defaultdict(lambda: defaultdict(dict))
+    steps: dict[float, float] = {}
+    chunk_steps = {d: steps_per_chunk(d) for d in {d for d, _ in rows}}
+    for folder, row in rows:
+        if row["split"] != split:
+            continue
+        curve = per_run[method_name(row, with_lr)][folder, row["run"]]
+        curve[row["chunk"]] = eval_value(row, metric)  # a later row of the chunk replaces it
+        steps.setdefault(row["chunk"], (row["chunk"] + 1) * chunk_steps[folder])
+    scores = {}
+    for method, runs in per_run.items():
+        curves = [[value for _, value in sorted(curve.items())] for curve in runs.values()]
+        length = min(map(len, curves))
+        scores[method] = np.array([curve[:length] for curve in curves], dtype=float)
+    return scores, np.array([steps[chunk] for chunk in sorted(steps)])
+
+
+def curve_means(scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """{method: each seed's mean over its whole curve}: the authors' score of a run (the mean of
+    its evaluation returns over training, H visualize_runs.py:316-317, "AVG_Return")."""
+    return {m: np.nanmean(s, axis=1) for m, s in scores.items()}
+
+
 def interval_estimates(scores: dict[str, np.ndarray]) -> tuple[dict, dict]:
     """Mean over seeds and its 95% stratified-bootstrap interval, per chunk."""
     score_dict = {m: s[:, None, :] for m, s in scores.items()}  # (runs, tasks=1, chunks)
@@ -98,9 +180,20 @@ def bootstrap_intervals(score_dict: dict, func) -> tuple[dict, dict]:
         np.random.set_state(saved)  # noqa: NPY002
 
 
-def plot_curves(run_dirs: list[Path | str], out: Path | str, metric: str = "trial_return") -> Path:
-    """Mean curve per method with a shaded 95% bootstrap CI; writes PNG and SVG."""
-    scores, steps = load_scores(run_dirs, metric)
+def plot_curves(
+    run_dirs: list[Path | str],
+    out: Path | str,
+    metric: str = "trial_return",
+    split: str | None = None,
+) -> Path:
+    """Mean curve per method with a shaded 95% bootstrap CI; writes PNG and SVG. With `split`,
+    the deterministic evaluation curve on that task split (eval.csv), else the training metric."""
+    if split is None:
+        scores, steps = load_scores(run_dirs, metric)
+        label = metric.replace("_", " ")
+    else:
+        scores, steps = eval_curves(run_dirs, split, metric)
+        label = f"{metric.replace('_', ' ')} (deterministic eval, {split} tasks)"
     point, interval = interval_estimates(scores)
     styles = curve_styles(sorted(scores))
     leading = leading_methods(point)
@@ -114,7 +207,7 @@ def plot_curves(run_dirs: list[Path | str], out: Path | str, metric: str = "tria
             ax.plot(x, point[method], label=f"{method} (n={len(scores[method])})", **style)
             ax.fill_between(x, *interval[method], alpha=0.2, facecolor=style["color"])
         ax.set_xlabel("env steps per run")
-        ax.set_ylabel(metric.replace("_", " "))
+        ax.set_ylabel(label)
     use_symlog_if_far_apart(axes[0], [p[-1] for p in point.values()])
     if leading:
         axes[1].set_title("zoomed on the methods that end near the best", fontsize=9)
@@ -212,22 +305,16 @@ def eval_results(run_dirs: list[Path | str], split: str, metric: str) -> list[di
 
 def eval_scores(run_dirs: list[Path | str], split: str, metric: str) -> dict:
     """{method: array of each seed's `metric` in its latest evaluation on `split`}."""
-    latest: dict[str, dict] = {}
-    evaluated = [d for d in run_dirs if (Path(d) / EVAL_FILE).exists()]
-    rows = [row for d in evaluated for row in read_metrics(d, EVAL_FILE)]
-    with_lr = len({row["lr"] for row in rows}) > 1
-    for row in rows:
-        if row["split"] == split and row["chunk"] >= latest.get(row["run"], row)["chunk"]:
-            latest[row["run"]] = row
+    latest: dict[tuple, dict] = {}
+    rows = _eval_rows(run_dirs)
+    with_lr = len({row["lr"] for _, row in rows}) > 1
+    for folder, row in rows:
+        run = (folder, row["run"])
+        if row["split"] == split and row["chunk"] >= latest.get(run, row)["chunk"]:
+            latest[run] = row
     finals: dict[str, list[float]] = defaultdict(list)
     for row in latest.values():
-        if metric in LAST_EPISODE_COLUMNS:
-            column = LAST_EPISODE_COLUMNS[metric]
-            last = max(int(k.rsplit("_", 1)[1]) for k in row if k.startswith(f"{column}_"))
-            value = row[f"{column}_{last}"]
-        else:
-            value = row[metric]
-        finals[method_name(row, with_lr)].append(value)
+        finals[method_name(row, with_lr)].append(eval_value(row, metric))
     return {m: np.array(v, dtype=float) for m, v in finals.items()}
 
 
@@ -252,7 +339,7 @@ def summarise_finals(finals: dict[str, np.ndarray]) -> list[dict]:
     ]
 
 
-def plot_size_scan(rows: list[dict], out: Path | str) -> Path:
+def plot_size_scan(rows: list[dict], out: Path | str, ylabel: str = "final trial return") -> Path:
     """Final score against policy parameter count (log scale), one line per method, with 95%
     bootstrap intervals: the paper's Figure 3. `rows` carry method, parameters, mean, ci_*."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -265,7 +352,7 @@ def plot_size_scan(rows: list[dict], out: Path | str) -> Path:
             ax.annotate(r["size"], (r["parameters"], r["mean"]), fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("policy parameters")
-    ax.set_ylabel("final trial return")
+    ax.set_ylabel(ylabel)
     return save_figure(fig, ax, out)
 
 
@@ -283,8 +370,6 @@ def results_markdown(results: list[dict], metric: str) -> str:
 
 
 def write_results_csv(results: list[dict], path: Path | str) -> None:
-    import csv
-
     with Path(path).open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(results[0]))
         writer.writeheader()
