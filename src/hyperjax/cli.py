@@ -154,7 +154,11 @@ DEMO = SweepCommand(
         updates_per_chunk=10,
         policy=PolicyConfig(state_embed_dim=64, hidden=(64, 32)),
         encoder=EncoderConfig(gru_dim=64),
-        ppo=PPOConfig(num_envs=16, num_steps=60, lr=1e-3, ent_coef=0.05),
+        # The authors' grid world treats its 15-step time limit as an ordinary episode end
+        # (use_proper_time_limits False, H config/gridworld/args_grid_varibad.py:67).
+        ppo=PPOConfig(
+            num_envs=16, num_steps=60, lr=1e-3, ent_coef=0.05, bootstrap_truncation=False
+        ),
     ),
     inits=("standard", "kaiming", "hfi", "bias_hyperinit"),
     seeds=(0, 1, 2),
