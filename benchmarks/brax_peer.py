@@ -17,7 +17,14 @@ import time
 import brax.envs
 from brax.training.agents.ppo import networks as ppo_networks
 from brax.training.agents.ppo import train as brax_ppo
-from common import machine, patch_brax_replicate, print_table, time_chunks, write_csv
+from common import (
+    add_output_args,
+    machine,
+    patch_brax_replicate,
+    print_table,
+    time_chunks,
+    write_csv,
+)
 
 from hyperjax.config import PolicyConfig, PPOConfig, TrainConfig
 from hyperjax.sweep import GroupProgram, plan_runs
@@ -72,12 +79,18 @@ def brax_trainer(envs: int, updates: int) -> float:
     return 2 * updates * frames_per_update / (long - short)
 
 
-def main(argv: list[str] | None = None) -> None:
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", type=int, default=16, help="parallel envs (batch) of both")
     parser.add_argument("--updates", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
+    add_output_args(parser, "brax_peer")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Measure, print the table and write the CSV; returns the rows."""
+    args = make_parser().parse_args(argv)
     print(f"machine: {machine()}")
     ours_fps = ours(args.envs, args.updates, args.repeats)
     brax_fps = brax_trainer(args.envs, args.updates)
@@ -91,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         }
     ]
     print_table(rows, list(rows[0]))
-    print(f"wrote {write_csv(rows, 'brax_peer')}")
+    print(f"wrote {write_csv(rows, args.csv_name, args.out_dir)}")
+    return rows
 
 
 if __name__ == "__main__":

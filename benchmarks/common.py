@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 import platform
@@ -22,12 +23,24 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 RESULTS_DIR = Path(os.environ.get("HYPERJAX_BENCH_DIR", Path(__file__).parent / "results"))
 
 
-def results_path(name: str) -> Path:
-    """CSV path for benchmark `name`; off the CPU the platform is in the name (`x.gpu.csv`), so
-    an accelerator's figures never overwrite the CPU ones."""
+def add_output_args(parser: argparse.ArgumentParser, csv_name: str) -> None:
+    """`--out-dir` (default: RESULTS_DIR) and `--csv-name` (default: `csv_name`)."""
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=RESULTS_DIR,
+        help="folder for the CSV (default: $HYPERJAX_BENCH_DIR or benchmarks/results)",
+    )
+    parser.add_argument("--csv-name", default=csv_name, help="CSV name (without .csv)")
+
+
+def results_path(name: str, out_dir: Path | None = None) -> Path:
+    """CSV path for benchmark `name` in `out_dir` (default RESULTS_DIR); off the CPU the
+    platform is in the name (`x.gpu.csv`), so an accelerator's figures never overwrite the CPU
+    ones."""
     platform_name = jax.devices()[0].platform
     suffix = "" if platform_name == "cpu" else f".{platform_name}"
-    return RESULTS_DIR / f"{name}{suffix}.csv"
+    return (out_dir or RESULTS_DIR) / f"{name}{suffix}.csv"
 
 
 def machine() -> str:
@@ -80,8 +93,9 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
         print("  ".join(_fmt(row.get(c)).rjust(widths[c]) for c in columns), flush=True)
 
 
-def write_csv(rows: list[dict], name: str) -> Path:
-    path = results_path(name)
+def write_csv(rows: list[dict], name: str, out_dir: Path | None = None) -> Path:
+    """Write `rows` (and the machine line) to `results_path(name, out_dir)`; returns the path."""
+    path = results_path(name, out_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     with path.open("w", newline="") as f:

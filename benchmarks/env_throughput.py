@@ -19,7 +19,7 @@ import statistics
 import time
 
 import jax
-from common import results_path  # also sets the compilation cache
+from common import add_output_args, results_path  # also sets the compilation cache
 
 import hyperjax.envs as envs  # noqa: E402  (after the cache is configured)
 from hyperjax.errors import ConfigError  # noqa: E402
@@ -33,9 +33,15 @@ def _random_actions(key: jax.Array, env: envs.TrialWrapper, shape: tuple[int, ..
     return jax.random.uniform(key, (*shape, env.action_size), minval=-1.0, maxval=1.0)
 
 
-def measure(name: str, backend: str, batch: int, steps: int, repeats: int) -> dict[str, object]:
-    """Steps/s (env steps, summed over the batch) and compile seconds for one env and batch."""
-    env = envs.make(name, **({} if backend == "default" else {"backend": backend}))
+def measure(
+    name: str, backend: str, batch: int, steps: int, repeats: int, **env_overrides: object
+) -> dict[str, object]:
+    """Steps/s (env steps, summed over the batch) and compile seconds for one env and batch.
+    `backend` "default" keeps the env's own; `env_overrides` go to `envs.make` (e.g. the trial's
+    `episode_length`, as a training config's `env_overrides()` gives them)."""
+    if backend != "default":
+        env_overrides["backend"] = backend
+    env = envs.make(name, **env_overrides)
 
     def run(key: jax.Array):
         reset_key, act_key = jax.random.split(key)
@@ -67,16 +73,20 @@ def measure(name: str, backend: str, batch: int, steps: int, repeats: int) -> di
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", nargs="+", default=list(envs.names()), choices=envs.names())
     parser.add_argument("--backends", nargs="+", default=["default"], help="default, or a backend")
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[16, 64, 256])
     parser.add_argument("--steps", type=int, default=200, help="steps per timed scan")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--csv-name", default="env_throughput", help="CSV name under results/")
-    args = parser.parse_args(argv)
+    add_output_args(parser, "env_throughput")
+    return parser
 
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Measure, print the table and write the CSV; returns the rows."""
+    args = make_parser().parse_args(argv)
     device = jax.devices()[0]
     print(f"machine: {os.cpu_count()} CPUs, jax {jax.__version__} on {device.platform} ({device})")
     print(f"{'env':14s} {'backend':12s} {'batch':>6s} {'steps/s':>10s} {'compile s':>10s}")
@@ -98,13 +108,14 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 if row["status"] != "ok":
                     break
-    out = results_path(args.csv_name)
+    out = results_path(args.csv_name, args.out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     print(f"wrote {out}")
+    return rows
 
 
 if __name__ == "__main__":

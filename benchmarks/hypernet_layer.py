@@ -22,7 +22,12 @@ import time
 
 import jax
 import jax.numpy as jnp
-from common import machine, print_table, write_csv  # also sets the compilation cache
+from common import (  # also sets the compilation cache
+    add_output_args,
+    machine,
+    print_table,
+    write_csv,
+)
 
 from hyperjax.config import SIZE_PRESETS, PolicyConfig
 from hyperjax.nets import distributions
@@ -99,20 +104,26 @@ def measure(size: str, batch: int, repeats: int) -> dict[str, object]:
     return row
 
 
-def main(argv: list[str] | None = None) -> None:
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["XL"], choices=list(SIZE_PRESETS))
     parser.add_argument("--batch", type=int, default=1600, help="samples (envs x steps / mb)")
     parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--csv-name", default="hypernet_layer", help="results/<name>.csv")
-    args = parser.parse_args(argv)
+    add_output_args(parser, "hypernet_layer")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Measure, print the table and write the CSV; returns the rows."""
+    args = make_parser().parse_args(argv)
     print(f"machine: {machine()}")
     rows = []
     for size in args.sizes:
         rows.append(measure(size, args.batch, args.repeats))
         print(rows[-1], flush=True)
     print_table(rows, list(rows[0]))
-    print(f"wrote {write_csv(rows, args.csv_name)}")
+    print(f"wrote {write_csv(rows, args.csv_name, args.out_dir)}")
+    return rows
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import csv
 import functools
 import statistics
 import time
+from pathlib import Path
 
 import brax.envs
 import jax.numpy as jnp
@@ -30,7 +31,7 @@ import numpy as np
 from brax.training.agents.ppo import networks as ppo_networks
 from brax.training.agents.ppo import train as brax_ppo
 from common import (
-    RESULTS_DIR,
+    add_output_args,
     machine,
     patch_brax_replicate,
     print_table,
@@ -167,9 +168,8 @@ def brax_trainer(seed: int, frames: int, evals: int, backend: str) -> list[dict]
     return rows
 
 
-def reused(impls: list[str], frames: int) -> list[dict]:
-    """The last CSV's rows of the learners not trained now (same frame budget)."""
-    path = results_path("ppo_parity")
+def reused(impls: list[str], frames: int, path: Path) -> list[dict]:
+    """The rows in the CSV at `path` of the learners not trained now (same frame budget)."""
     if set(impls) == {"hyperjax", "brax"} or not path.exists():
         return []
     with path.open(newline="") as f:
@@ -188,7 +188,7 @@ def interval(values: list[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def plot(rows: list[dict], path) -> None:
+def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -213,7 +213,7 @@ def plot(rows: list[dict], path) -> None:
     print(f"wrote {path}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=1_600_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -226,28 +226,21 @@ def main(argv: list[str] | None = None) -> None:
         choices=["hyperjax", "brax"],
         help="learners to train; the other's curves are read from the last CSV (same --frames)",
     )
-    args = parser.parse_args(argv)
-    if args.frames % (frames_per_update() * args.evals):
-        raise SystemExit(
-            f"--frames must be a multiple of {frames_per_update()} x --evals "
-            f"({frames_per_update() * args.evals}), got {args.frames}"
-        )
+    add_output_args(parser, "ppo_parity")
+    return parser
 
-    print(f"machine: {machine()}")
-    rows = reused(args.impls, args.frames)
-    if "hyperjax" in args.impls:
-        rows += ours(args.seeds, args.frames, args.evals, args.backend)
-    if "brax" in args.impls:
-        for seed in args.seeds:
-            rows += brax_trainer(seed, args.frames, args.evals, args.backend)
-    print(f"wrote {write_csv(rows, 'ppo_parity')}")
-    plot(rows, RESULTS_DIR / "ppo_parity.png")
 
-    final = {
-        impl: [r["eval_return"] for r in rows if r["impl"] == impl and r["frames"] == last]
-        for impl in ("hyperjax", "brax")
-        for last in [max(r["frames"] for r in rows if r["impl"] == impl)]
-    }
+def final_returns(rows: list[dict]) -> dict[str, list[float]]:
+    """Each learner's per-seed returns at its last evaluation."""
+    final = {}
+    for impl in ("hyperjax", "brax"):
+        last = max(r["frames"] for r in rows if r["impl"] == impl)
+        final[impl] = [r["eval_return"] for r in rows if r["impl"] == impl and r["frames"] == last]
+    return final
+
+
+def summary(final: dict[str, list[float]]) -> list[dict]:
+    """One table row per learner: mean, 95% t-interval and the per-seed final returns."""
     table = []
     for impl, values in final.items():
         mean, low, high = interval(values)
@@ -261,12 +254,37 @@ def main(argv: list[str] | None = None) -> None:
                 per_seed=" ".join(f"{v:.1f}" for v in values),
             )
         )
+    return table
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Train, write the curves (CSV) and figure, print the final-return table; returns it."""
+    args = make_parser().parse_args(argv)
+    if args.frames % (frames_per_update() * args.evals):
+        raise SystemExit(
+            f"--frames must be a multiple of {frames_per_update()} x --evals "
+            f"({frames_per_update() * args.evals}), got {args.frames}"
+        )
+
+    print(f"machine: {machine()}")
+    rows = reused(args.impls, args.frames, results_path(args.csv_name, args.out_dir))
+    if "hyperjax" in args.impls:
+        rows += ours(args.seeds, args.frames, args.evals, args.backend)
+    if "brax" in args.impls:
+        for seed in args.seeds:
+            rows += brax_trainer(seed, args.frames, args.evals, args.backend)
+    print(f"wrote {write_csv(rows, args.csv_name, args.out_dir)}")
+    plot(rows, args.out_dir / f"{args.csv_name}.png")
+
+    final = final_returns(rows)
+    table = summary(final)
     print_table(table, ["impl", "seeds", "mean", "ci_low", "ci_high", "per_seed"])
     test = stats.ttest_ind(final["hyperjax"], final["brax"], equal_var=False)
     print(
         f"Welch's t-test, final return hyperjax vs brax: t = {test.statistic:.2f}, "
         f"p = {test.pvalue:.3f}"
     )
+    return table
 
 
 if __name__ == "__main__":

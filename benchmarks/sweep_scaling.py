@@ -12,8 +12,9 @@ N = 1 chunk time measured in the same process. Prints a table, writes CSV.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
-from common import machine, print_table, time_chunks, write_csv
+from common import add_output_args, machine, print_table, time_chunks, write_csv
 
 from hyperjax.config import EncoderConfig, PolicyConfig, PPOConfig, TrainConfig
 from hyperjax.sweep import GroupProgram, plan_runs
@@ -27,8 +28,13 @@ CFG = TrainConfig(
 )
 
 
-def measure(num_runs: int, updates: int, repeats: int) -> dict[str, float]:
-    cfg = CFG.replace(updates_per_chunk=updates, total_env_steps=CFG.steps_per_update * updates)
+def measure(
+    num_runs: int, updates: int, repeats: int, num_envs: int = CFG.ppo.num_envs
+) -> dict[str, float]:
+    ppo = dataclasses.replace(CFG.ppo, num_envs=num_envs)
+    cfg = CFG.replace(
+        ppo=ppo, updates_per_chunk=updates, total_env_steps=num_envs * ppo.num_steps * updates
+    )
     runs = plan_runs(["bias_hyperinit"], list(range(num_runs)), [cfg.ppo.lr])
     program = GroupProgram.build(cfg, "hypernet", runs)
     memory = program.memory_bytes()  # compiles the chunk program (kept for the run)
@@ -42,17 +48,26 @@ def measure(num_runs: int, updates: int, repeats: int) -> dict[str, float]:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="+", type=int, default=[1, 4, 16, 64])
     parser.add_argument("--updates", type=int, default=2, help="PPO updates per timed chunk")
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--num-envs", type=int, default=CFG.ppo.num_envs, help="envs per run (multiple of 4)"
+    )
+    add_output_args(parser, "sweep_scaling")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Measure, print the table and write the CSV; returns the rows."""
+    args = make_parser().parse_args(argv)
     print(f"machine: {machine()}")
     sizes = sorted(set(args.runs) | {1})
     rows = []
     for n in sizes:  # printed as measured: the largest sweeps may outrun a time limit
-        rows.append(measure(n, args.updates, args.repeats))
+        rows.append(measure(n, args.updates, args.repeats, args.num_envs))
         print(rows[-1], flush=True)
     single = rows[0]["chunk_s"]
     for row in rows:
@@ -61,7 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     print_table(
         rows, ["runs", "compile_s", "memory_MB", "chunk_s", "frames_s", "separate_s", "speedup"]
     )
-    print(f"wrote {write_csv(rows, 'sweep_scaling')}")
+    print(f"wrote {write_csv(rows, args.csv_name, args.out_dir)}")
+    return rows
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ For each case: one run as the product runs it (a vmapped group of 1, jit-compile
 updates), timed as the median chunk over `--repeats` chunks after a warm-up, against raw env
 steps/s with random actions for the same env, batch and backend (no policy, no learning). The
 ratio loop/env says how much of the time the learner takes. Compile seconds are the chunk
-program's. Prints a table and writes benchmarks/results/training_speed.csv.
+program's. Prints a table and writes benchmarks/results/training_speed.csv (or to `--out-dir`).
 
 The `paper-grid-*` cases are the authors' own grid-world workload (their XL run and their
 default small config, standard and hypernetwork policy), run twice: with the reference's VAE
@@ -22,7 +22,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from common import machine, print_table, time_chunks, write_csv
+from common import add_output_args, machine, print_table, time_chunks, write_csv
 from env_throughput import measure as env_steps_per_second
 
 from hyperjax.config import (
@@ -87,6 +87,15 @@ OUR_VAE = VAEConfig()
 VAE_CHOICES = ("reference", "ours")
 
 
+def env_speed(cfg: TrainConfig, updates: int, repeats: int) -> dict[str, object]:
+    """Raw env steps/s for the run's env as training makes it (backend, trial shape), at its
+    batch, over the chunk's steps."""
+    overrides = cfg.env_overrides()
+    backend = overrides.pop("backend", "default")
+    steps = cfg.ppo.num_steps * updates
+    return env_steps_per_second(cfg.env, backend, cfg.ppo.num_envs, steps, repeats, **overrides)
+
+
 def measure_case(
     name: str,
     updates: int,
@@ -122,7 +131,7 @@ def measure_case(
     program = GroupProgram.build(cfg, runs[0].kind, runs)
     seconds, compile_s = time_chunks(program, repeats)
     loop = cfg.steps_per_chunk / seconds
-    env = env_steps_per_second(cfg.env, cfg.ppo.num_envs, cfg.ppo.num_steps * updates, repeats)
+    env = env_speed(cfg, updates, repeats)
     row = {
         "case": name,
         "env": cfg.env,
@@ -145,7 +154,7 @@ def measure_case(
     return row
 
 
-def main(argv: list[str] | None = None) -> None:
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--updates", type=int, default=5, help="PPO updates per timed chunk")
@@ -160,8 +169,13 @@ def main(argv: list[str] | None = None) -> None:
         choices=VAE_CHOICES,
         help="VariBAD cases: the case's own VAE settings (the authors' for paper-*) and/or ours",
     )
-    parser.add_argument("--csv-name", default="training_speed", help="results/<name>.csv")
-    args = parser.parse_args(argv)
+    add_output_args(parser, "training_speed")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Measure, print the table and write the CSV; returns the rows."""
+    args = make_parser().parse_args(argv)
     print(f"machine: {machine()}")
     rows = []
     for name in args.cases:
@@ -191,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
         "compile_s",
     ]
     print_table(rows, columns + ["vs_pytorch", "target"])
-    print(f"wrote {write_csv(rows, args.csv_name)}")
+    print(f"wrote {write_csv(rows, args.csv_name, args.out_dir)}")
+    return rows
 
 
 if __name__ == "__main__":

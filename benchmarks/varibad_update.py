@@ -27,7 +27,7 @@ import math
 import jax
 import jax.extend
 import jax.numpy as jnp
-from common import machine, median_seconds, print_table, write_csv
+from common import add_output_args, machine, median_seconds, print_table, write_csv
 from hypernet_layer import matmul_gflops
 from training_speed import CASES, PYTORCH_FRAMES_PER_S
 
@@ -35,6 +35,8 @@ from hyperjax.algos import varibad
 from hyperjax.algos.ppo import PPOHParams
 from hyperjax.sweep import compiled_memory_bytes, config_for_kind, run_keys
 from hyperjax.train import make_train
+
+PAPER_CASES = [name for name in CASES if name.startswith("paper-")]
 
 
 def matmul_flops(jaxpr: jax.extend.core.Jaxpr) -> float:
@@ -135,19 +137,25 @@ def measure(name: str, repeats: int, buffer_trials: int | None) -> dict[str, obj
     return row
 
 
-def main(argv: list[str] | None = None) -> None:
-    paper = [name for name in CASES if name.startswith("paper-")]
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", default=paper, choices=paper)
+    parser.add_argument("--cases", nargs="+", default=PAPER_CASES, choices=PAPER_CASES)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument(
         "--buffer-trials", type=int, help="trial buffer size (default: the case's, 100,000)"
     )
-    args = parser.parse_args(argv)
+    add_output_args(parser, "varibad_update")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Measure, print the table and write the CSV; returns the rows."""
+    args = make_parser().parse_args(argv)
     print(f"machine: {machine()}")
     rows = [measure(name, args.repeats, args.buffer_trials) for name in args.cases]
     print_table(rows, list(rows[0]))
-    print(f"wrote {write_csv(rows, 'varibad_update')}")
+    print(f"wrote {write_csv(rows, args.csv_name, args.out_dir)}")
+    return rows
 
 
 if __name__ == "__main__":
