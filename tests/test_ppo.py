@@ -13,9 +13,9 @@ from hyperjax.algos.ppo import (
     init_optimizer,
     make_optimizer,
     normalize_advantages,
+    split_minibatches,
 )
 from hyperjax.config import PPOConfig
-from hyperjax.train import split_minibatches
 
 
 def _smooth_l1(x: float) -> float:

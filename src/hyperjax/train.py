@@ -1,5 +1,11 @@
 """The training program: `make_train(cfg)` -> pure functions built from `lax.scan`s.
 
+One PPO iteration (`update_step`) is, in order: `collect` (one rollout of `rollout_step`s;
+RL2's memory restarts first, as the authors' does), `advantages_of` (reward scaling, trial-aware
+GAE), `ppo_update` (algos/ppo.py: the epochs over minibatches), the normalisers' statistics,
+`vae_learner.update` (algos/varibad.py, VariBAD only), then the guards that keep a run's last
+parameters while it precollects or after it diverged.
+
     trainer = make_train(cfg)
     state = trainer.init(key, params, hparams)          # one run's whole training state
     state, metrics = trainer.run_chunk(state)           # `updates_per_chunk` PPO updates
@@ -17,7 +23,6 @@ from typing import Any, NamedTuple
 import flax.struct
 import jax
 import jax.numpy as jnp
-import optax
 from brax.envs.base import State
 from brax.training.acme import running_statistics
 
@@ -27,9 +32,9 @@ from hyperjax.algos import varibad
 from hyperjax.algos.gae import bootstrap_values, gae
 from hyperjax.algos.ppo import (
     PPOHParams,
-    clipped_losses,
     init_optimizer,
     make_optimizer,
+    make_ppo_update,
     normalize_advantages,
 )
 from hyperjax.config import TrainConfig
@@ -39,22 +44,12 @@ from hyperjax.nets import distributions
 REWARD_CLIP = 10.0
 
 
-class VAEState(flax.struct.PyTreeNode):
-    """VariBAD's part of a run: the posterior network and decoders, their Adam, the trial
-    buffer, and the running statistics the policy's (mu, logvar) input is normalised with."""
-
-    params: Any  # {"encoder": ..., "decoder": ...}
-    opt_state: Any
-    buffer: varibad.TrialBuffer
-    latent_stats: running_statistics.RunningStatisticsState
-
-
 class TrainState(flax.struct.PyTreeNode):
     """Everything one run carries from update to update (all arrays: checkpointable)."""
 
     params: Any  # what PPO trains: {"policy"} (+ {"encoder"} for rl2)
     opt_state: Any
-    vae: VAEState | None  # algo=varibad only
+    vae: varibad.VAEState | None  # algo=varibad only
     hparams: PPOHParams
     env_state: State  # batched over envs
     hidden: jax.Array  # (E, H) encoder memory
@@ -110,8 +105,9 @@ class Trainer(NamedTuple):
     # (state, hidden, prev_action, prev_reward, raw_obs, obs, start, task) -> (hidden, z)
     infer: Any
     normalize_obs: Any  # (obs, stats) -> obs as the policy sees it
-    # VariBAD's pieces, for benchmarks and tests: (VAEState, key) -> (VAEState, metrics), one
-    # VAE update; (VAEState, hidden) -> hidden, the memory re-encoded from the running trials.
+    # VariBAD's pieces (varibad.VAELearner), for benchmarks and tests: (VAEState, key) ->
+    # (VAEState, metrics), one VAE update; (VAEState, hidden) -> hidden, the memory re-encoded
+    # from the running trials.
     vae_step: Any
     reencode_running: Any
 
@@ -125,8 +121,9 @@ def make_train(cfg: TrainConfig) -> Trainer:
     # RL2 trains its encoder with a second, separately clipped Adam, as the authors' RL2 does
     # (see make_optimizer).
     optimizer = make_optimizer(ppo, separate_encoder=is_rl2)
+    ppo_update = make_ppo_update(agent, ppo, optimizer, recurrent=is_rl2)
     is_varibad = cfg.algo == "varibad"
-    vae_optimizer = varibad.make_vae_optimizer(cfg.vae)
+    vae_learner = varibad.make_vae_learner(cfg, agent, env.trial_length)
     num_envs, num_steps = ppo.num_envs, ppo.num_steps
     episodes_per_trial = env.episodes_per_trial
     reset_envs = jax.vmap(env.reset)
@@ -142,25 +139,12 @@ def make_train(cfg: TrainConfig) -> Trainer:
             return obs
         return running_statistics.normalize(obs, stats)
 
-    def init_vae(params) -> VAEState:
-        vae_params = {name: params[name] for name in ("encoder", "decoder")}
-        buffer = varibad.buffer_init(
-            cfg.vae.buffer_trials, num_envs, env.trial_length, agent.obs_dim, agent.action_dim
-        )
-        latent = jax.ShapeDtypeStruct((agent.z_dim,), jnp.float32)
-        return VAEState(
-            params=vae_params,
-            opt_state=vae_optimizer.init(vae_params),
-            buffer=buffer,
-            latent_stats=running_statistics.init_state(latent),
-        )
-
     def init(key: jax.Array, params, hparams: PPOHParams) -> TrainState:
         """One run's initial state from the parameters `agent.init` made."""
         env_key, rng = jax.random.split(key)
         env_state = reset_envs(jax.random.split(env_key, num_envs))
         zeros = jnp.zeros((num_envs,))
-        vae = init_vae(params) if is_varibad else None
+        vae = vae_learner.init(params) if is_varibad else None
         if is_varibad:
             params = {"policy": params["policy"]}  # PPO trains the policy only
         return TrainState(
@@ -296,51 +280,6 @@ def make_train(cfg: TrainConfig) -> Trainer:
         return state, (transition, step_metrics)
 
     # ---- learning -------------------------------------------------------------------------
-    def loss_fn(params, hparams: PPOHParams, hidden0, batch: Transition, advantages, targets):
-        if is_rl2:  # back-propagate through the memory: recompute the sequence
-            z = agent.encode_sequence(
-                params,
-                hidden0,
-                batch.prev_action,
-                batch.prev_reward,
-                batch.encoder_obs,
-                batch.start,
-                batch.task,
-            )
-        else:  # varibad (gradient stopped) and oracle: the inputs the rollout used
-            z = batch.z
-        out = agent.act(params, batch.obs, z)
-        log_prob = distributions.log_prob(out, batch.action, agent.discrete)
-        entropy = distributions.entropy(out, agent.discrete).mean()
-        losses = clipped_losses(
-            log_prob, batch.log_prob, advantages, out.value, batch.value, targets, hparams.clip_eps
-        )
-        total = (
-            losses["policy_loss"]
-            + hparams.vf_coef * losses["value_loss"]
-            - hparams.ent_coef * entropy
-        )
-        return total, dict(losses, entropy=entropy)
-
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-
-    def update_minibatch(carry, minibatch):
-        params, opt_state, hparams = carry
-        hidden0, batch, advantages, targets = minibatch
-        (loss, aux), grads = grad_fn(params, hparams, hidden0, batch, advantages, targets)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        aux = dict(aux, loss=loss, grad_norm=optax.global_norm(grads))
-        return (params, opt_state, hparams), aux
-
-    def update_epoch(carry, key):
-        params, opt_state, hparams, data = carry
-        minibatches = split_minibatches(key, data, ppo.minibatches, whole_sequences=is_rl2)
-        (params, opt_state, hparams), aux = jax.lax.scan(
-            update_minibatch, (params, opt_state, hparams), minibatches
-        )
-        return (params, opt_state, hparams, data), aux
-
     def restart_memory(state: TrainState) -> TrainState:
         """The memory as at a trial's start: zeroed, the next input (0, 0, s)."""
         return state.replace(
@@ -360,9 +299,9 @@ def make_train(cfg: TrainConfig) -> Trainer:
         state, (batch, step_metrics) = jax.lax.scan(rollout_step, state, None, num_steps)
         return state, hidden0, batch, step_metrics
 
-    def update_step(state: TrainState, _):
-        state, hidden0, batch, step_metrics = collect(state)
-
+    def advantages_of(state: TrainState, batch: Transition):
+        """(normalised advantages, value targets (T, E), updated return statistics) of a rollout
+        that left the run at `state`."""
         # Value of where the rollout stopped (the next rollout starts from it).
         obs = normalize_obs(state.env_state.obs, state.obs_stats)
         _, z = infer(
@@ -400,12 +339,19 @@ def make_train(cfg: TrainConfig) -> Trainer:
             state.hparams.gae_lambda,
             zero_at=batch.truncated if zero_time_limit_steps else None,
         )
-        advantages = normalize_advantages(advantages)
+        return normalize_advantages(advantages), targets, return_stats
+
+    def update_step(state: TrainState, _):
+        """One PPO iteration: rollout, advantages, PPO epochs, normalisers, VAE, guards."""
+        state, hidden0, batch, step_metrics = collect(state)
+        advantages, targets, return_stats = advantages_of(state, batch)
 
         rng, vae_key, *epoch_keys = jax.random.split(state.rng, ppo.epochs + 2)
-        (params, opt_state, _, _), aux = jax.lax.scan(
-            update_epoch,
-            (state.params, state.opt_state, state.hparams, (hidden0, batch, advantages, targets)),
+        params, opt_state, aux = ppo_update(
+            state.params,
+            state.opt_state,
+            state.hparams,
+            (hidden0, batch, advantages, targets),
             jnp.stack(epoch_keys),
         )
         # Observation statistics move only between updates, so a rollout and its loss see the
@@ -417,7 +363,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
             task_stats = running_statistics.update(task_stats, batch.task)
         vae, vae_metrics = state.vae, {}
         if is_varibad:
-            vae, vae_metrics = update_vae(vae, vae_key, state.update)
+            vae, vae_metrics = vae_learner.update(vae, vae_key, state.update)
             latent_stats = vae.latent_stats
             raw_z = batch.z * latent_stats.std + latent_stats.mean  # undo the rollout's normalising
             vae = vae.replace(latent_stats=running_statistics.update(latent_stats, raw_z))
@@ -432,7 +378,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
         if is_varibad:
             # The authors skip the whole update, PPO and the normalisers' statistics too, until
             # `precollect_steps` frames are in (H metalearner.py:297); update_vae waits as well.
-            collected = precollected(state.update)
+            collected = vae_learner.precollected(state.update)
             learning &= collected
             obs_stats, task_stats, latent_stats = jax.tree.map(
                 lambda n, o: jnp.where(collected, n, o),
@@ -446,7 +392,7 @@ def make_train(cfg: TrainConfig) -> Trainer:
             vae = vae.replace(params=vae_learned[0], opt_state=vae_learned[1])
             # The reference's encode_running_trajectory: each env's memory is recomputed from its
             # running trial with the encoder the next rollout uses.
-            state = state.replace(hidden=reencode_running(vae, state.hidden))
+            state = state.replace(hidden=vae_learner.reencode_running(vae, state.hidden))
         state = state.replace(
             params=params,
             opt_state=opt_state,
@@ -463,68 +409,6 @@ def make_train(cfg: TrainConfig) -> Trainer:
         metrics.update(vae_metrics)
         metrics["diverged"] = diverged.astype(jnp.float32)
         return state, (metrics, diagnostic_probe(batch, rng))
-
-    # ---- VariBAD ----------------------------------------------------------------------------
-    def vae_step(vae: VAEState, key: jax.Array):
-        """One VAE update on trials sampled from the buffer."""
-        sample_key, elbo_key = jax.random.split(key)
-        buffer = vae.buffer
-        index = varibad.buffer_sample(buffer, sample_key, cfg.vae.batch_trials)
-        trials = {
-            "obs": buffer.obs[index],
-            "action": buffer.action[index],
-            "reward": buffer.reward[index],
-            "next_obs": buffer.next_obs[index],
-        }
-
-        def loss(vae_params):
-            def encode(prev_action, prev_reward, obs, start):
-                return agent.posterior_sequence(
-                    vae_params["encoder"], prev_action, prev_reward, obs, start
-                )
-
-            def decode(z, obs, action, next_obs):
-                return agent.decoders.apply(vae_params["decoder"], z, obs, action, next_obs)
-
-            terms = varibad.elbo_terms(
-                encode, decode, elbo_key, trials, buffer.length[index], cfg.vae
-            )
-            return varibad.vae_loss(terms, cfg.vae), terms
-
-        (total, terms), grads = jax.value_and_grad(loss, has_aux=True)(vae.params)
-        updates, opt_state = vae_optimizer.update(grads, vae.opt_state, vae.params)
-        params = optax.apply_updates(vae.params, updates)
-        metrics = {f"vae_{k}": v for k, v in terms.items()}
-        return vae.replace(params=params, opt_state=opt_state), dict(metrics, vae_loss=total)
-
-    def reencode_running(vae: VAEState, hidden: jax.Array) -> jax.Array:
-        """Every env's memory after the steps of its running trial, under `vae.params`."""
-
-        def unroll(prev_action, prev_reward, obs, start):
-            hiddens, _ = agent.posterior_sequence(
-                vae.params["encoder"], prev_action, prev_reward, obs, start, return_hidden=True
-            )
-            return hiddens
-
-        return varibad.reencode_running_trials(unroll, vae.buffer, hidden)
-
-    def precollected(update: jax.Array) -> jax.Array:
-        """Whether the rollout of update `update` brought the frames to `precollect_steps`."""
-        return (update + 1) * num_envs * num_steps >= cfg.vae.precollect_steps
-
-    def update_vae(vae: VAEState, key: jax.Array, update: jax.Array):
-        """`updates_per_ppo` VAE updates, once enough has been collected (else unchanged, with
-        NaN metrics, which the chunk summary skips)."""
-        ready = (vae.buffer.trials_done >= cfg.vae.batch_trials) & precollected(update)
-        keys = jax.random.split(key, cfg.vae.updates_per_ppo)
-        updated, metrics = jax.lax.scan(vae_step, vae, keys)
-        keep = lambda new, old: jnp.where(ready, new, old)  # noqa: E731
-        vae = vae.replace(
-            params=jax.tree.map(keep, updated.params, vae.params),
-            opt_state=jax.tree.map(keep, updated.opt_state, vae.opt_state),
-        )
-        metrics = jax.tree.map(lambda m: jnp.where(ready, m.mean(), jnp.nan), metrics)
-        return vae, metrics
 
     def final_values(state: TrainState, batch: Transition) -> jax.Array:
         """V(final obs) of every step (T, E), the memory having seen the step's transition; only
@@ -578,34 +462,12 @@ def make_train(cfg: TrainConfig) -> Trainer:
         collect=collect,
         infer=infer,
         normalize_obs=normalize_obs,
-        vae_step=vae_step,
-        reencode_running=reencode_running,
+        vae_step=vae_learner.step,
+        reencode_running=vae_learner.reencode_running,
     )
 
 
-def split_minibatches(key: jax.Array, data, minibatches: int, whole_sequences: bool):
-    """Split one rollout's (hidden0 (E, H), batch, advantages, targets), time-major (T, E, ...),
-    into `minibatches` minibatches stacked on a new leading axis.
-
-    whole_sequences (RL2): minibatches split the envs, each keeping whole time sequences for the
-    recurrent loss. Otherwise (VariBAD, oracle: the policy input needs no recomputation), random
-    (t, env) samples of the flattened rollout, as the authors' `feed_forward_generator`
-    (algorithms/online_storage.py); the hidden states are then unused and returned as zeros.
-    """
-    hidden0, batch, advantages, targets = data
-    num_steps, num_envs = advantages.shape
-    if whole_sequences:
-        order = jax.random.permutation(key, num_envs).reshape(minibatches, -1)
-        by_env = lambda x: jnp.swapaxes(x[:, order], 0, 1)  # noqa: E731
-        return hidden0[order], jax.tree.map(by_env, batch), by_env(advantages), by_env(targets)
-    size = num_steps * num_envs
-    order = jax.random.permutation(key, size).reshape(minibatches, -1)
-    by_sample = lambda x: x.reshape((size,) + x.shape[2:])[order]  # noqa: E731
-    hidden = jnp.zeros((minibatches,) + hidden0.shape[1:], hidden0.dtype)
-    return hidden, jax.tree.map(by_sample, batch), by_sample(advantages), by_sample(targets)
-
-
-def _learned(vae: VAEState | None):
+def _learned(vae: varibad.VAEState | None):
     """What VariBAD's updates change (not the trial buffer, which rollouts fill)."""
     return None if vae is None else (vae.params, vae.opt_state)
 

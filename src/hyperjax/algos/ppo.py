@@ -1,6 +1,10 @@
-"""PPO pieces: per-run coefficients as pytree leaves, the optimizer, and the clipped loss."""
+"""PPO: per-run coefficients as pytree leaves, the optimizer, the clipped loss, and one update's
+epochs over a rollout (`make_ppo_update`)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import flax.struct
 import jax
@@ -8,6 +12,10 @@ import jax.numpy as jnp
 import optax
 
 from hyperjax.config import PPOConfig
+from hyperjax.nets import distributions
+
+if TYPE_CHECKING:
+    from hyperjax.agent import Agent
 
 
 @flax.struct.dataclass
@@ -108,3 +116,91 @@ def clipped_losses(
         "approx_kl": ((ratio - 1) - log_ratio).mean(),
         "clip_frac": (jnp.abs(ratio - 1) > clip_eps).mean(),
     }
+
+
+def make_ppo_update(
+    agent: Agent, ppo: PPOConfig, optimizer: optax.GradientTransformation, recurrent: bool
+) -> Callable[..., tuple[Any, Any, dict]]:
+    """`update(params, opt_state, hparams, data, epoch_keys) -> (params, opt_state, aux)`: PPO's
+    `epochs` passes over one rollout, each over `minibatches` minibatches (`split_minibatches`).
+
+    data = (hidden0 (E, H), batch, advantages, targets), the batch a time-major (T, E, ...)
+    train.Transition. recurrent (RL2): the loss back-propagates through the memory, recomputed
+    over each minibatch's whole sequences from hidden0; otherwise it reads the rollout's z.
+    aux holds each minibatch's losses, entropy, approx-KL and gradient norm (epochs, minibatches).
+    """
+
+    def loss_fn(params, hparams: PPOHParams, hidden0, batch, advantages, targets):
+        if recurrent:  # back-propagate through the memory: recompute the sequence
+            z = agent.encode_sequence(
+                params,
+                hidden0,
+                batch.prev_action,
+                batch.prev_reward,
+                batch.encoder_obs,
+                batch.start,
+                batch.task,
+            )
+        else:  # varibad (gradient stopped) and oracle: the inputs the rollout used
+            z = batch.z
+        out = agent.act(params, batch.obs, z)
+        log_prob = distributions.log_prob(out, batch.action, agent.discrete)
+        entropy = distributions.entropy(out, agent.discrete).mean()
+        losses = clipped_losses(
+            log_prob, batch.log_prob, advantages, out.value, batch.value, targets, hparams.clip_eps
+        )
+        total = (
+            losses["policy_loss"]
+            + hparams.vf_coef * losses["value_loss"]
+            - hparams.ent_coef * entropy
+        )
+        return total, dict(losses, entropy=entropy)
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def update_minibatch(carry, minibatch):
+        params, opt_state, hparams = carry
+        hidden0, batch, advantages, targets = minibatch
+        (loss, aux), grads = grad_fn(params, hparams, hidden0, batch, advantages, targets)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        aux = dict(aux, loss=loss, grad_norm=optax.global_norm(grads))
+        return (params, opt_state, hparams), aux
+
+    def update_epoch(carry, key):
+        params, opt_state, hparams, data = carry
+        minibatches = split_minibatches(key, data, ppo.minibatches, whole_sequences=recurrent)
+        (params, opt_state, hparams), aux = jax.lax.scan(
+            update_minibatch, (params, opt_state, hparams), minibatches
+        )
+        return (params, opt_state, hparams, data), aux
+
+    def update(params, opt_state, hparams: PPOHParams, data, epoch_keys: jax.Array):
+        (params, opt_state, _, _), aux = jax.lax.scan(
+            update_epoch, (params, opt_state, hparams, data), epoch_keys
+        )
+        return params, opt_state, aux
+
+    return update
+
+
+def split_minibatches(key: jax.Array, data, minibatches: int, whole_sequences: bool):
+    """Split one rollout's (hidden0 (E, H), batch, advantages, targets), time-major (T, E, ...),
+    into `minibatches` minibatches stacked on a new leading axis.
+
+    whole_sequences (RL2): minibatches split the envs, each keeping whole time sequences for the
+    recurrent loss. Otherwise (VariBAD, oracle: the policy input needs no recomputation), random
+    (t, env) samples of the flattened rollout, as the authors' `feed_forward_generator`
+    (algorithms/online_storage.py); the hidden states are then unused and returned as zeros.
+    """
+    hidden0, batch, advantages, targets = data
+    num_steps, num_envs = advantages.shape
+    if whole_sequences:
+        order = jax.random.permutation(key, num_envs).reshape(minibatches, -1)
+        by_env = lambda x: jnp.swapaxes(x[:, order], 0, 1)  # noqa: E731
+        return hidden0[order], jax.tree.map(by_env, batch), by_env(advantages), by_env(targets)
+    size = num_steps * num_envs
+    order = jax.random.permutation(key, size).reshape(minibatches, -1)
+    by_sample = lambda x: x.reshape((size,) + x.shape[2:])[order]  # noqa: E731
+    hidden = jnp.zeros((minibatches,) + hidden0.shape[1:], hidden0.dtype)
+    return hidden, jax.tree.map(by_sample, batch), by_sample(advantages), by_sample(targets)

@@ -23,13 +23,18 @@ are summed or averaged is `VAEConfig.loss_reduction` (see its docstring and `elb
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
+from brax.training.acme import running_statistics
 
-from hyperjax.config import VAEConfig
+from hyperjax.config import TrainConfig, VAEConfig
+
+if TYPE_CHECKING:
+    from hyperjax.agent import Agent
 
 
 class TrialBuffer(flax.struct.PyTreeNode):
@@ -332,3 +337,105 @@ def vae_loss(terms: dict[str, jax.Array], cfg: VAEConfig) -> jax.Array:
 
 def make_vae_optimizer(cfg: VAEConfig) -> optax.GradientTransformation:
     return optax.adam(cfg.lr)
+
+
+# ---- the learner: VariBAD's part of a training run ---------------------------------------------
+
+
+class VAEState(flax.struct.PyTreeNode):
+    """VariBAD's part of a run: the posterior network and decoders, their Adam, the trial
+    buffer, and the running statistics the policy's (mu, logvar) input is normalised with."""
+
+    params: Any  # {"encoder": ..., "decoder": ...}
+    opt_state: Any
+    buffer: TrialBuffer
+    latent_stats: running_statistics.RunningStatisticsState
+
+
+class VAELearner(NamedTuple):
+    """VariBAD's pure functions for one static configuration (`make_vae_learner`)."""
+
+    init: Callable[[Any], VAEState]  # agent.init's params -> the initial VAEState
+    step: Callable[[VAEState, jax.Array], tuple[VAEState, dict]]  # one VAE update
+    # `updates_per_ppo` steps once the buffer and precollection allow, else unchanged (NaN
+    # metrics): (vae, key, PPO update index) -> (vae, metrics)
+    update: Callable[[VAEState, jax.Array, jax.Array], tuple[VAEState, dict]]
+    # (vae, hidden (E, H)) -> every env's memory after the steps of its running trial
+    reencode_running: Callable[[VAEState, jax.Array], jax.Array]
+    # PPO update index -> whether its rollout brought the frames to `precollect_steps`
+    precollected: Callable[[jax.Array], jax.Array]
+
+
+def make_vae_learner(cfg: TrainConfig, agent: Agent, trial_length: int) -> VAELearner:
+    """The VAE's init, update and re-encoding for `cfg` (algo=varibad)."""
+    vae_cfg, num_envs = cfg.vae, cfg.ppo.num_envs
+    optimizer = make_vae_optimizer(vae_cfg)
+
+    def init(params) -> VAEState:
+        vae_params = {name: params[name] for name in ("encoder", "decoder")}
+        buffer = buffer_init(
+            vae_cfg.buffer_trials, num_envs, trial_length, agent.obs_dim, agent.action_dim
+        )
+        latent = jax.ShapeDtypeStruct((agent.z_dim,), jnp.float32)
+        return VAEState(
+            params=vae_params,
+            opt_state=optimizer.init(vae_params),
+            buffer=buffer,
+            latent_stats=running_statistics.init_state(latent),
+        )
+
+    def step(vae: VAEState, key: jax.Array):
+        """One VAE update on trials sampled from the buffer."""
+        sample_key, elbo_key = jax.random.split(key)
+        buffer = vae.buffer
+        index = buffer_sample(buffer, sample_key, vae_cfg.batch_trials)
+        trials = {
+            "obs": buffer.obs[index],
+            "action": buffer.action[index],
+            "reward": buffer.reward[index],
+            "next_obs": buffer.next_obs[index],
+        }
+
+        def loss(vae_params):
+            def encode(prev_action, prev_reward, obs, start):
+                return agent.posterior_sequence(
+                    vae_params["encoder"], prev_action, prev_reward, obs, start
+                )
+
+            def decode(z, obs, action, next_obs):
+                return agent.decoders.apply(vae_params["decoder"], z, obs, action, next_obs)
+
+            terms = elbo_terms(encode, decode, elbo_key, trials, buffer.length[index], vae_cfg)
+            return vae_loss(terms, vae_cfg), terms
+
+        (total, terms), grads = jax.value_and_grad(loss, has_aux=True)(vae.params)
+        updates, opt_state = optimizer.update(grads, vae.opt_state, vae.params)
+        params = optax.apply_updates(vae.params, updates)
+        metrics = {f"vae_{k}": v for k, v in terms.items()}
+        return vae.replace(params=params, opt_state=opt_state), dict(metrics, vae_loss=total)
+
+    def reencode_running(vae: VAEState, hidden: jax.Array) -> jax.Array:
+        def unroll(prev_action, prev_reward, obs, start):
+            hiddens, _ = agent.posterior_sequence(
+                vae.params["encoder"], prev_action, prev_reward, obs, start, return_hidden=True
+            )
+            return hiddens
+
+        return reencode_running_trials(unroll, vae.buffer, hidden)
+
+    def precollected(update: jax.Array) -> jax.Array:
+        return (update + 1) * num_envs * cfg.ppo.num_steps >= vae_cfg.precollect_steps
+
+    def update(vae: VAEState, key: jax.Array, update_index: jax.Array):
+        ready = (vae.buffer.trials_done >= vae_cfg.batch_trials) & precollected(update_index)
+        keys = jax.random.split(key, vae_cfg.updates_per_ppo)
+        updated, metrics = jax.lax.scan(step, vae, keys)
+        keep = lambda new, old: jnp.where(ready, new, old)  # noqa: E731
+        vae = vae.replace(
+            params=jax.tree.map(keep, updated.params, vae.params),
+            opt_state=jax.tree.map(keep, updated.opt_state, vae.opt_state),
+        )
+        metrics = jax.tree.map(lambda m: jnp.where(ready, m.mean(), jnp.nan), metrics)
+        return vae, metrics
+
+    return VAELearner(init, step, update, reencode_running, precollected)
