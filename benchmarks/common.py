@@ -14,10 +14,10 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-# Compiled programs are cached across runs unless JAX_COMPILATION_CACHE_DIR names another place
-# (an empty folder there measures cold compile times).
-if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-    jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/hyperjax/jax"))
+# Compiled programs are cached across runs (hyperjax.compile_cache, on at import) unless
+# JAX_COMPILATION_CACHE_DIR names another place (an empty folder there measures cold compile
+# times) or HYPERJAX_COMPILATION_CACHE=off.
+import hyperjax  # noqa: E402, F401
 
 # CSVs land here; HYPERJAX_BENCH_DIR redirects them (e.g. to a device machine's output folder).
 RESULTS_DIR = Path(os.environ.get("HYPERJAX_BENCH_DIR", Path(__file__).parent / "results"))

@@ -36,6 +36,7 @@ SWEEP = [
     "--train.vae.buffer-trials", "32", "--train.vae.precollect-steps", "0",
     "--train.vae.updates-per-ppo", "2",
     "--keep-checkpoints", "3", "--no-progress", "--no-plot",
+    "--eval-every", "4", "--eval-trials", "4",  # evaluations after chunks 3, 7 and 11
 ]  # fmt: skip
 TIMING_COLUMNS = ("sps", "chunk_seconds")
 
@@ -110,26 +111,125 @@ def _broken_copy(straight: Path, tmp_path: Path) -> Path:
     return run_dir
 
 
-def test_corrupt_checkpoint_is_a_one_line_error(straight, tmp_path, capsys):
-    run_dir = _broken_copy(straight, tmp_path)
-    latest = run_dir / CHECKPOINT_DIR / str(CHUNKS)
-    for path in latest.rglob("*"):
-        if path.is_file() and path.stat().st_size > 0:
-            path.write_bytes(b"\x00garbage" * 8)
-    before = (run_dir / "metrics.csv").read_text()
-    assert cli.main(["resume", str(run_dir), "--no-progress", "--no-plot"]) == 2
+def _files(run_dir: Path) -> dict[str, bytes]:
+    """metrics.csv, eval.csv and config.json as bytes: what a refused resume must not touch."""
+    names = ("metrics.csv", "eval.csv", "config.json")
+    return {name: (run_dir / name).read_bytes() for name in names if (run_dir / name).exists()}
+
+
+def _largest_file(step_dir: Path) -> Path:
+    return max((p for p in step_dir.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+
+
+def _overwrite_middle(path: Path, count: int = 256) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + count] = bytes((b + 1) % 256 for b in data[middle : middle + count])
+    path.write_bytes(bytes(data))
+
+
+def _resume(run_dir: Path) -> int:
+    return cli.main(["resume", str(run_dir), "--no-progress", "--no-plot"])
+
+
+def _one_line_error(capsys, *fragments: str) -> str:
     err = capsys.readouterr().err.strip()
-    assert err.startswith("hyperjax: error: checkpoint:") and "\n" not in err, err
-    assert (run_dir / "metrics.csv").read_text() == before  # nothing lost
+    assert err.startswith("hyperjax: error: ") and "\n" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
 
 
-def test_checkpoint_of_another_config_is_refused(straight, tmp_path, capsys):
+def test_corrupt_newest_checkpoint_falls_back_to_an_intact_one(straight, tmp_path, capsys):
+    """256 bytes changed in the middle of the newest checkpoint's largest file: refused by its
+    checksum, named, and the resume goes on from the checkpoint before it, to the same end."""
     run_dir = _broken_copy(straight, tmp_path)
+    _overwrite_middle(_largest_file(run_dir / CHECKPOINT_DIR / str(CHUNKS)))
+    assert _resume(run_dir) == 0
+    err = capsys.readouterr().err
+    assert f"checkpoint {run_dir / CHECKPOINT_DIR / str(CHUNKS)} is corrupt" in err, err
+    assert f"using step {CHUNKS - 1}" in err, err
+    assert metrics_rows(run_dir) == metrics_rows(straight)
+    assert (run_dir / "eval.csv").read_text() == (straight / "eval.csv").read_text()
+    assert (run_dir / "corrupt-checkpoints" / str(CHUNKS)).is_dir()  # kept, not deleted
+
+
+@pytest.mark.parametrize("damage", ["bytes", "truncated"])
+def test_no_intact_checkpoint_is_a_one_line_error_and_loses_nothing(
+    straight, tmp_path, capsys, damage
+):
+    run_dir = _broken_copy(straight, tmp_path)
+    for step_dir in (run_dir / CHECKPOINT_DIR).iterdir():
+        largest = _largest_file(step_dir)
+        if damage == "bytes":
+            _overwrite_middle(largest)
+        else:
+            largest.write_bytes(largest.read_bytes()[: largest.stat().st_size // 2])
+    before = _files(run_dir)
+    assert _resume(run_dir) == 2
+    _one_line_error(capsys, "checkpoint: every checkpoint in", "is corrupt")
+    assert _files(run_dir) == before  # nothing lost or rewritten
+
+
+def test_checkpoint_of_another_config_is_refused_before_anything_changes(
+    straight, tmp_path, capsys, monkeypatch
+):
+    """The issue's case: the config changed and the last checkpoint deleted. Refused before
+    any compilation, with metrics.csv and eval.csv as they were."""
+    run_dir = _broken_copy(straight, tmp_path)
+    shutil.rmtree(run_dir / CHECKPOINT_DIR / str(CHUNKS))
     config_path = run_dir / "config.json"
     config_path.write_text(config_path.read_text().replace('"gru_dim": 16', '"gru_dim": 32'))
-    assert cli.main(["resume", str(run_dir), "--no-progress", "--no-plot"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "belongs to another config" in err and "gru_dim" in err and "\n" not in err, err
+    before = _files(run_dir)
+    monkeypatch.setattr(GroupProgram, "build", lambda *a, **k: pytest.fail("compiled"))
+    assert _resume(run_dir) == 2
+    _one_line_error(capsys, "belongs to another config", "gru_dim")
+    assert _files(run_dir) == before
+
+
+def test_resume_without_the_rows_before_the_checkpoint_is_refused(straight, tmp_path, capsys):
+    run_dir = _broken_copy(straight, tmp_path)
+    shutil.rmtree(run_dir / CHECKPOINT_DIR / str(CHUNKS))
+    (run_dir / "metrics.csv").unlink()
+    before = _files(run_dir)
+    assert _resume(run_dir) == 2
+    _one_line_error(capsys, "run_dir:", "lacks the rows of chunk 0")
+    assert _files(run_dir) == before
+
+
+def test_resume_of_a_finished_run_says_so_and_changes_nothing(
+    straight, tmp_path, capsys, monkeypatch
+):
+    run_dir = _broken_copy(straight, tmp_path)
+    before = _files(run_dir)
+    monkeypatch.setattr(GroupProgram, "build", lambda *a, **k: pytest.fail("compiled"))
+    assert _resume(run_dir) == 0
+    assert f"is finished ({CHUNKS} of {CHUNKS} chunks)" in capsys.readouterr().out
+    assert _files(run_dir) == before
+
+
+def test_killed_between_evaluation_and_checkpoint_loses_no_evaluation(
+    straight, tmp_path, monkeypatch
+):
+    """Killed right after chunk 7's evaluation rows were written and before its checkpoint:
+    the resume starts after chunk 6, redoes chunk 7 and its evaluation, and ends as the run
+    that was never interrupted, every evaluation row there once."""
+    run_dir = tmp_path / "sweep"
+    save = SweepCheckpointer.save
+
+    def killed_at_8(self, step, *args, **kwargs):
+        if step == 8:
+            raise KeyboardInterrupt  # the process dies here
+        return save(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(SweepCheckpointer, "save", killed_at_8)
+    with pytest.raises(KeyboardInterrupt):
+        cli.main([*SWEEP, "--name", "sweep", "--runs-dir", str(tmp_path)])
+    monkeypatch.setattr(SweepCheckpointer, "save", save)
+    assert {row["chunk"] for row in csv.DictReader((run_dir / "eval.csv").open())} == {"3", "7"}
+    assert _resume(run_dir) == 0
+    assert metrics_rows(run_dir) == metrics_rows(straight)
+    assert (run_dir / "eval.csv").read_text() == (straight / "eval.csv").read_text()
 
 
 def test_missing_checkpoint_and_missing_run(straight, tmp_path, capsys):

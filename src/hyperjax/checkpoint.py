@@ -6,6 +6,12 @@ trial buffers, RNG keys, update counters) and, as JSON, the sweep spec it belong
 writes each step to a temporary folder and renames it when complete, so a process killed at any
 moment leaves either a whole checkpoint or none; the last `keep` are kept.
 
+Each step also holds `hyperjax-checksums.json`, the SHA-256 of every file orbax wrote, written
+after orbax committed the step. Restoring verifies it: a checkpoint whose bytes changed (a bad
+disk, a copy cut short) is refused by name, and `restore` falls back to the newest intact one,
+saying so. A step without the file (killed between orbax's commit and the checksums, or written
+before they existed) is restored unverified.
+
 Typed PRNG keys are stored as their raw key data and re-wrapped on restore; zero-size arrays
 are left out and rebuilt on restore. Restoring needs only the states' shapes and shardings
 (`jax.eval_shape` of the init program): a sweep whose state fills most of the memory (VariBAD's
@@ -14,6 +20,11 @@ trial buffers on humanoid hold gigabytes) would not fit a fresh copy beside the 
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +35,46 @@ import orbax.checkpoint as ocp
 from hyperjax.errors import ConfigError
 
 CHECKPOINT_DIR = "checkpoints"
+CHECKSUMS_FILE = "hyperjax-checksums.json"
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """{path relative to `folder`: SHA-256} of every file under it but the checksums file."""
+    digests = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != CHECKSUMS_FILE:
+            digest = hashlib.sha256()
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 22), b""):
+                    digest.update(block)
+            digests[path.relative_to(folder).as_posix()] = digest.hexdigest()
+    return digests
+
+
+def write_checksums(step_dir: Path) -> None:
+    """Record the digests of a committed step, atomically (a rename)."""
+    partial = step_dir / f"{CHECKSUMS_FILE}.partial"
+    partial.write_text(json.dumps(file_digests(step_dir), indent=0))
+    os.replace(partial, step_dir / CHECKSUMS_FILE)
+
+
+def checksum_problem(step_dir: Path) -> str | None:
+    """Why the step's files do not match its checksums (None if they do, or it has none)."""
+    recorded_path = step_dir / CHECKSUMS_FILE
+    if not recorded_path.is_file():
+        return None
+    try:
+        recorded = json.loads(recorded_path.read_text())
+    except (OSError, ValueError):
+        return f"{CHECKSUMS_FILE} is unreadable"
+    found = file_digests(step_dir)
+    for name, digest in recorded.items():
+        if name not in found:
+            return f"{name} is missing"
+        if found[name] != digest:
+            return f"{name} does not match its checksum"
+    extra = sorted(set(found) - set(recorded))
+    return f"{extra[0]} was not part of it" if extra else None
 
 
 def _is_key(x: Any) -> bool:
@@ -102,6 +153,31 @@ class SweepCheckpointer:
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
+    def step_dir(self, step: int) -> Path:
+        return self.path / str(step)
+
+    def intact_step(self, spec: dict) -> int:
+        """The newest step whose files match their checksums, after checking that it belongs to
+        `spec`; says on stderr which newer steps it passed over. Cheap (no arrays are read), so
+        a resume runs it before compiling anything. Raises ConfigError if none is usable."""
+        steps = sorted(self.manager.all_steps(), reverse=True)
+        if not steps:
+            raise ConfigError(f"checkpoint: no checkpoint in {self.path}")
+        refused = []
+        for step in steps:
+            problem = checksum_problem(self.step_dir(step))
+            if problem is None:
+                self._check_spec(step, spec)
+                for name, why in refused:
+                    print(f"hyperjax: checkpoint {name} is corrupt ({why}); using step {step}",
+                          file=sys.stderr)  # fmt: skip
+                return step
+            refused.append((self.step_dir(step), problem))
+        name, why = refused[0]
+        raise ConfigError(
+            f"checkpoint: every checkpoint in {self.path} is corrupt (newest: {name}: {why})"
+        )
+
     def save(self, step: int, states: dict[str, Any], spec: dict, final: bool = False) -> None:
         """Save after `step` chunks if it is a checkpoint step (every `every`, and the last)."""
         if step % self.every and not final:
@@ -112,27 +188,35 @@ class SweepCheckpointer:
         )
         self.manager.save(step, args=args, force=True)
         self.manager.wait_until_finished()
+        if jax.process_index() == 0:
+            write_checksums(self.step_dir(step))
 
-    def restore(self, like: dict[str, Any], spec: dict) -> tuple[int, dict[str, Any]]:
-        """The latest checkpoint's (step, states), checked against this sweep's `spec` and
-        `like`: the states' shapes and shardings (`jax.ShapeDtypeStruct`s, or arrays). Raises
-        ConfigError on any mismatch."""
-        step = self.latest_step()
+    def set_aside_after(self, step: int) -> None:
+        """Move the steps after `step` (the corrupt ones `intact_step` passed over) to
+        `<run dir>/corrupt-checkpoints/`, so a resume from `step` can save them anew; kept for
+        inspection, never deleted."""
+        newer = [s for s in self.manager.all_steps() if s > step]
+        if not newer or jax.process_index() != 0:
+            return
+        aside = self.path.parent / "corrupt-checkpoints"
+        aside.mkdir(exist_ok=True)
+        for s in newer:
+            target = aside / str(s)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(self.step_dir(s), target)
+        self.manager.reload()
+
+    def restore(
+        self, like: dict[str, Any], spec: dict, step: int | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """The (step, states) of `step`, by default the newest intact checkpoint
+        (`intact_step`), checked against this sweep's `spec` and `like`: the states' shapes and
+        shardings (`jax.ShapeDtypeStruct`s, or arrays). Raises ConfigError on any mismatch."""
         if step is None:
-            raise ConfigError(f"checkpoint: no checkpoint in {self.path}")
-        try:
-            saved_spec = self.manager.restore(
-                step, args=ocp.args.Composite(spec=ocp.args.JsonRestore())
-            ).spec
-        except Exception as error:  # orbax raises many types for unreadable files
-            raise ConfigError(
-                f"checkpoint: {self.path / str(step)} is unreadable ({error})"
-            ) from None
-        if saved_spec != spec:
-            raise ConfigError(
-                f"checkpoint: {self.path} belongs to another config ("
-                f"{_first_difference(saved_spec, spec)}); start a new run instead"
-            )
+            step = self.intact_step(spec)
+        else:
+            self._check_spec(step, spec)
         target = to_saveable(like)
         try:
             restored = self.manager.restore(
@@ -146,6 +230,23 @@ class SweepCheckpointer:
             ) from None
         _check_shapes(restored, target, self.path / str(step))
         return step, from_saved(restored, like)
+
+    def _check_spec(self, step: int, spec: dict) -> None:
+        """Raise ConfigError unless checkpoint `step` was saved by a sweep of `spec`."""
+        try:
+            saved_spec = self.manager.restore(
+                step, args=ocp.args.Composite(spec=ocp.args.JsonRestore())
+            ).spec
+        except Exception as error:  # orbax raises many types for unreadable files
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ConfigError(
+                f"checkpoint: {self.path / str(step)} is unreadable ({first_line[:200]})"
+            ) from None
+        if saved_spec != spec:
+            raise ConfigError(
+                f"checkpoint: {self.path} belongs to another config ("
+                f"{_first_difference(saved_spec, spec)}); start a new run instead"
+            )
 
     def close(self) -> None:
         self.manager.close()

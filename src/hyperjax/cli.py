@@ -257,12 +257,17 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
     config = run_dir.read_config()
     checkpoint, evaluation = config["checkpoint"], config.get("eval", {"every": 0, "trials": 1})
     checkpointer = SweepCheckpointer(run_dir.path, checkpoint["every"], checkpoint["keep"])
+    resume_step = None
     if resume:
-        step = checkpointer.latest_step()
-        if step is None:
-            raise ConfigError(f"checkpoint: no checkpoint in {checkpointer.path}")
-        run_dir.truncate_metrics(before_chunk=step)  # rows written after that checkpoint
-        run_dir.truncate_metrics(before_chunk=step, file=EVAL_FILE)
+        # Everything that can refuse the resume runs here, before compiling or rewriting
+        # anything: the newest intact checkpoint of this config, and the rows before it.
+        resume_step = checkpointer.intact_step(spec_dict)
+        if resume_step >= train.num_chunks:
+            checkpointer.close()
+            print(f"{run_dir.path} is finished ({resume_step} of {train.num_chunks} chunks)")
+            return
+        run_dir.check_rows_before(resume_step)
+        checkpointer.set_aside_after(resume_step)
     print(
         f"{len(runs)} runs x {train.num_chunks * train.steps_per_chunk:,} env steps on "
         f"{train.env} ({train.algo}) -> {run_dir.path}"
@@ -290,6 +295,8 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
         checkpointer=checkpointer,
         spec=spec_dict,
         resume=resume,
+        resume_step=resume_step,
+        on_resumed=run_dir.drop_rows_from,  # after the restore succeeded, not before
         eval_every=evaluation["every"],
         eval_trials=evaluation["trials"],
         on_eval_rows=run_dir.append_eval,

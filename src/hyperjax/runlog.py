@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -89,29 +90,53 @@ class RunDirectory:
             raise ConfigError(f"run_dir: {path} lacks the 'spec' and 'checkpoint' entries")
         return config
 
-    def truncate_metrics(self, before_chunk: int, file: str = METRICS_FILE) -> None:
-        """Keep the rows of `file` from chunks before `before_chunk` (a resumed sweep recomputes
-        the rest); a row cut short by a killed process is dropped too."""
-        path = self.path / file
-        if not path.exists() or not is_primary_process():
+    def check_rows_before(self, chunk: int) -> None:
+        """Raise ConfigError unless metrics.csv holds every run's rows of every chunk before
+        `chunk` (a resume from checkpoint `chunk` would otherwise finish with a hole)."""
+        header, rows = _read_rows(self.metrics_path)
+        have = {int(row["chunk"]) for row in rows} if header else set()
+        missing = sorted(set(range(chunk)) - have)
+        if missing:
+            raise ConfigError(
+                f"run_dir: {self.metrics_path} lacks the rows of chunk {missing[0]}"
+                f"{f' and {len(missing) - 1} more' if len(missing) > 1 else ''}, which the "
+                f"checkpoint after chunk {chunk} cannot bring back; start a new run instead"
+            )
+
+    def drop_rows_from(self, chunk: int) -> None:
+        """Keep only the rows of chunks before `chunk` in metrics.csv and eval.csv (a resumed
+        sweep recomputes the rest); a row cut short by a killed process goes too. Each file is
+        replaced atomically, so a kill here leaves the old or the new file, never half."""
+        if not is_primary_process():
             return
-        with path.open(newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
+        for path in (self.metrics_path, self.path / EVAL_FILE):
+            header, rows = _read_rows(path)
             if header is None:
-                return
-            chunk = header.index("chunk")
-            kept = [
-                row
-                for row in reader
-                if len(row) == len(header)
-                and _is_int(row[chunk])
-                and int(row[chunk]) < before_chunk
-            ]
-        with path.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            writer.writerows(kept)
+                continue
+            partial = path.with_name(path.name + ".partial")
+            with partial.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=header)
+                writer.writeheader()
+                writer.writerows(row for row in rows if int(row["chunk"]) < chunk)
+            os.replace(partial, path)
+
+
+def _read_rows(path: Path) -> tuple[list[str] | None, list[dict]]:
+    """(header, the whole rows with an integer chunk) of a CSV; (None, []) if absent or empty."""
+    if not path.exists():
+        return None, []
+    with path.open(newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or "chunk" not in header:
+            return None, []
+        chunk = header.index("chunk")
+        rows = [
+            dict(zip(header, row, strict=True))
+            for row in reader
+            if len(row) == len(header) and _is_int(row[chunk])
+        ]
+    return header, rows
 
 
 def _is_int(text: str) -> bool:

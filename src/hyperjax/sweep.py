@@ -325,6 +325,8 @@ def run_sweep(
     checkpointer: SweepCheckpointer | None = None,
     spec: dict | None = None,
     resume: bool = False,
+    resume_step: int | None = None,
+    on_resumed: Callable[[int], None] | None = None,
     eval_every: int = 0,
     eval_trials: int = 64,
     on_eval_rows: Callable[[list[dict]], None] | None = None,
@@ -334,7 +336,8 @@ def run_sweep(
 
     Each chunk steps every group once, hands the rows to `on_rows`, then saves a checkpoint
     (with `spec`, the sweep's description) if `checkpointer` is given. With `resume`, the
-    latest checkpoint's states replace the initial ones and training continues after it.
+    newest intact checkpoint's states (or `resume_step`'s) replace the initial ones, `on_resumed`
+    hears the step once they are restored, and training continues after it.
     With `eval_every` > 0, every that many chunks (and after the last) each run is evaluated on
     `eval_trials` fresh trials of both task splits, the rows going to `on_eval_rows`.
     Groups hold at most `max_runs_per_program` runs; with None, as many as fit in memory.
@@ -356,8 +359,10 @@ def run_sweep(
 
     first_chunk = 0
     if resume:
-        first_chunk, states = checkpointer.restore(states, spec or {})
+        first_chunk, states = checkpointer.restore(states, spec or {}, step=resume_step)
         print(f"resumed after chunk {first_chunk} of {cfg.num_chunks}")
+        if on_resumed is not None:
+            on_resumed(first_chunk)
 
     bar = tqdm(total=cfg.num_chunks, initial=first_chunk, unit="chunk", disable=not progress)
     rows, train_seconds = [], 0.0
@@ -378,12 +383,14 @@ def run_sweep(
         if on_rows is not None:
             on_rows(chunk_metrics)
         final = chunk + 1 == cfg.num_chunks
-        if checkpointer is not None:
-            checkpointer.save(chunk + 1, states, spec or {}, final=final)
+        # The chunk's evaluation is written before its checkpoint: a run killed between the
+        # two resumes from the checkpoint before, which redoes the chunk and its evaluation.
         if eval_every and ((chunk + 1) % eval_every == 0 or final):
             eval_rows = evaluate_groups(programs, states, eval_trials, chunk)
             if on_eval_rows is not None:
                 on_eval_rows(eval_rows)
+        if checkpointer is not None:
+            checkpointer.save(chunk + 1, states, spec or {}, final=final)
         returns = np.array([row["trial_return"] for row in chunk_metrics])
         finite = returns[np.isfinite(returns)]
         bar.set_postfix(
