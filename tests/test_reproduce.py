@@ -307,7 +307,7 @@ def test_eval_curves_follow_the_chunks_and_the_later_row_wins(tmp_path):
     run_dir.append_eval([eval_row("standard", s, "test", 2, [7.0], [0]) for s in (0, 1)])
     curves, steps = plot.eval_curves([tmp_path], "test")
     np.testing.assert_array_equal(curves["standard"], [[1.0, 3.0, 7.0], [1.0, 3.0, 7.0]])
-    np.testing.assert_array_equal(steps, [1000.0, 2000.0, 3000.0])
+    np.testing.assert_array_equal(steps["standard"], [1000.0, 2000.0, 3000.0])
     np.testing.assert_array_equal(plot.curve_means(curves)["standard"], [11 / 3, 11 / 3])
     assert plot.has_eval_curve([tmp_path], "test") and not plot.has_eval_curve([tmp_path], "train")
 

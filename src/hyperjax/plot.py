@@ -10,6 +10,7 @@ metalearner.py:406-443) and their tables its mean over the whole curve (H visual
 from __future__ import annotations
 
 import csv
+import json
 import math
 import operator
 from collections import defaultdict
@@ -40,6 +41,25 @@ def method_name(row: dict, with_lr: bool) -> str:
     return f"{name}{LR_SEPARATOR}{row['lr']:g}" if with_lr else name
 
 
+def method_namer(pairs: list[tuple[Path | str, dict]]) -> Callable[[Path | str, dict], str]:
+    """(folder, row) -> its method's name over these rows of one or more run folders. Runs are
+    told apart by folder and name: when two folders hold a run of the same name (two sweeps of
+    the same grid, say), every method is prefixed with its folder's name, so that their seeds
+    are never pooled; folders with distinct runs (a sweep and its extension to other rates)
+    share method names."""
+    with_lr = len({row["lr"] for _, row in pairs}) > 1
+    folders_of: dict[str, set] = defaultdict(set)
+    for folder, row in pairs:
+        folders_of[row["run"]].add(Path(folder))
+    by_folder = any(len(folders) > 1 for folders in folders_of.values())
+
+    def name(folder: Path | str, row: dict) -> str:
+        method = method_name(row, with_lr)
+        return f"{Path(folder).name}: {method}" if by_folder else method
+
+    return name
+
+
 def split_learning_rate(method: str) -> tuple[str, str | None]:
     """ "hypernet+hfi lr=0.001" -> ("hypernet+hfi", "0.001"); without a rate -> (name, None)."""
     name, _, rate = method.partition(LR_SEPARATOR)
@@ -67,22 +87,25 @@ def curve_styles(methods: list[str]) -> dict[str, dict]:
 
 def load_scores(
     run_dirs: list[Path | str], metric: str | Callable[[dict], float]
-) -> tuple[dict, np.ndarray]:
-    """{method: array (seeds, chunks)} of `metric` (a column, or a function of a row), and the
-    env steps of each chunk."""
-    rows = [row for d in run_dirs for row in read_metrics(d)]
+) -> tuple[dict, dict]:
+    """{method: array (seeds, chunks)} of `metric` (a column, or a function of a row), and
+    {method: the env steps per run of each chunk}: its own, so sweeps of other budgets are
+    drawn where they ran."""
+    pairs = [(d, row) for d in run_dirs for row in read_metrics(d)]
     value = metric if callable(metric) else operator.itemgetter(metric)
-    with_lr = len({row["lr"] for row in rows}) > 1
-    per_run: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    steps: dict[float, None] = {}
-    for row in rows:
-        per_run[method_name(row, with_lr)][row["run"]].append(value(row))
-        steps[row["env_steps"]] = None
-    scores = {}
+    name = method_namer(pairs)
+    per_run: dict[str, dict[tuple, list]] = defaultdict(lambda: defaultdict(list))
+    steps: dict[str, dict[float, None]] = defaultdict(dict)
+    for folder, row in pairs:
+        method = name(folder, row)
+        per_run[method][folder, row["run"]].append(value(row))
+        steps[method][row["env_steps"]] = None
+    scores, x = {}, {}
     for method, runs in per_run.items():
         length = min(len(curve) for curve in runs.values())
         scores[method] = np.array([curve[:length] for curve in runs.values()], dtype=float)
-    return scores, np.array(list(steps))
+        x[method] = np.array(list(steps[method]))[:length]
+    return scores, x
 
 
 def steps_per_chunk(run_dir: Path | str) -> float:
@@ -128,28 +151,30 @@ def has_eval_curve(run_dirs: list[Path | str], split: str = HEADLINE_SPLIT) -> b
 
 def eval_curves(
     run_dirs: list[Path | str], split: str, metric: str = "trial_return"
-) -> tuple[dict, np.ndarray]:
+) -> tuple[dict, dict]:
     """{method: array (seeds, evaluations)} of eval.csv's `metric` (see `eval_value`) on `split`,
-    in chunk order, and the env steps per run at each evaluation. When a chunk was evaluated
-    twice (a `hyperjax eval` after the sweep repeats its last chunk, with more trials), the
-    later row counts."""
+    in chunk order, and {method: the env steps per run at each evaluation}. When a chunk was
+    evaluated twice (a `hyperjax eval` after the sweep repeats its last chunk, with more
+    trials), the later row counts."""
     rows = _eval_rows(run_dirs)
-    with_lr = len({row["lr"] for _, row in rows}) > 1
+    name = method_namer(rows)
     per_run: dict[str, dict[tuple, dict[float, float]]] = defaultdict(lambda: defaultdict(dict))
-    steps: dict[float, float] = {}
+    steps: dict[str, dict[int, float]] = defaultdict(dict)
     chunk_steps = {d: steps_per_chunk(d) for d in {d for d, _ in rows}}
     for folder, row in rows:
         if row["split"] != split:
             continue
-        curve = per_run[method_name(row, with_lr)][folder, row["run"]]
+        method = name(folder, row)
+        curve = per_run[method][folder, row["run"]]
         curve[row["chunk"]] = eval_value(row, metric)  # a later row of the chunk replaces it
-        steps.setdefault(row["chunk"], (row["chunk"] + 1) * chunk_steps[folder])
-    scores = {}
+        steps[method].setdefault(row["chunk"], (row["chunk"] + 1) * chunk_steps[folder])
+    scores, x = {}, {}
     for method, runs in per_run.items():
         curves = [[value for _, value in sorted(curve.items())] for curve in runs.values()]
         length = min(map(len, curves))
         scores[method] = np.array([curve[:length] for curve in curves], dtype=float)
-    return scores, np.array([steps[chunk] for chunk in sorted(steps)])
+        x[method] = np.array([steps[method][chunk] for chunk in sorted(steps[method])])[:length]
+    return scores, x
 
 
 def curve_means(scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -202,7 +227,7 @@ def plot_curves(
     axes = list(np.atleast_1d(axes))
     for ax, methods in zip(axes, [list(styles), leading], strict=False):
         for method in methods:
-            x = steps[: len(point[method])]
+            x = steps[method][: len(point[method])]
             style = styles[method]
             ax.plot(x, point[method], label=f"{method} (n={len(scores[method])})", **style)
             ax.fill_between(x, *interval[method], alpha=0.2, facecolor=style["color"])
@@ -211,7 +236,24 @@ def plot_curves(
     use_symlog_if_far_apart(axes[0], [p[-1] for p in point.values()])
     if leading:
         axes[1].set_title("zoomed on the methods that end near the best", fontsize=9)
+    axes[0].set_title(budget_title(run_dirs, steps), fontsize=9)
     return save_figure(fig, axes, out)
+
+
+def budget_title(run_dirs: list[Path | str], steps: dict[str, np.ndarray]) -> str:
+    """Task(s) and frames per run of the folders drawn; says so when their budgets differ."""
+    budgets = {}
+    for folder in run_dirs:
+        path = Path(folder) / "config.json"
+        train = json.loads(path.read_text())["spec"]["train"] if path.exists() else {}
+        budgets[Path(folder).name] = (train.get("env", "?"), train.get("total_env_steps"))
+    tasks = ", ".join(sorted({env for env, _ in budgets.values()}))
+    frames = {total for _, total in budgets.values()}
+    if len(frames) == 1:
+        total = next(iter(frames))
+        return f"{tasks}, {total:,} env steps per run" if total else tasks
+    each = "; ".join(f"{name} {total:,}" for name, (_, total) in budgets.items() if total)
+    return f"{tasks}: budgets differ ({each} env steps per run), each curve on its own x"
 
 
 def leading_methods(
@@ -307,14 +349,14 @@ def eval_scores(run_dirs: list[Path | str], split: str, metric: str) -> dict:
     """{method: array of each seed's `metric` in its latest evaluation on `split`}."""
     latest: dict[tuple, dict] = {}
     rows = _eval_rows(run_dirs)
-    with_lr = len({row["lr"] for _, row in rows}) > 1
+    name = method_namer(rows)
     for folder, row in rows:
         run = (folder, row["run"])
         if row["split"] == split and row["chunk"] >= latest.get(run, row)["chunk"]:
             latest[run] = row
     finals: dict[str, list[float]] = defaultdict(list)
-    for row in latest.values():
-        finals[method_name(row, with_lr)].append(eval_value(row, metric))
+    for (folder, _), row in latest.items():
+        finals[name(folder, row)].append(eval_value(row, metric))
     return {m: np.array(v, dtype=float) for m, v in finals.items()}
 
 

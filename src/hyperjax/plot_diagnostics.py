@@ -71,7 +71,7 @@ def plot_diagnostics(run_dirs: list[Path | str], out: Path | str, layer: str = H
         scores = {m: s for m, s in scores.items() if np.isfinite(s).all()}  # no heads: no line
         point, interval = interval_estimates(scores) if scores else ({}, {})
         for method in sorted(scores):
-            x, color = steps[: len(point[method])], colors[method]
+            x, color = steps[method][: len(point[method])], colors[method]
             ax.plot(x, point[method], color=color, label=f"{method} (n={len(scores[method])})")
             ax.fill_between(x, *interval[method], color=color, alpha=0.2)
         if quantity in LOG_SCALE:
