@@ -64,12 +64,12 @@ def test_eval_schedule_is_read_with_variants_overriding_it(tmp_path):
 def test_bad_eval_schedules_name_the_field(tmp_path):
     cases = {
         "eval: {every: -1}": "eval.every: must be >= 0",
-        "eval: {trials: 0}": "eval.trials: must be > 0",
+        "eval: {trials: 0}": "eval.trials: must be a finite number > 0",
         "eval: {evry: 2}": "eval.evry: unknown key; allowed: every, trials",
         "eval: {every: two}": "eval.every: expected a number",
         "eval: {every: 1.5}": "eval.every: expected an integer",
         "eval: 5": "eval: expected a mapping",
-        "variants: {q: {eval: {trials: -3}}}": "eval.trials: must be > 0",
+        "variants: {q: {eval: {trials: -3}}}": "eval.trials: must be a finite number > 0",
     }
     for text, message in cases.items():
         path = tmp_path / "bad.yaml"

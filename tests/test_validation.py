@@ -1,6 +1,7 @@
 """Bad input through the CLI: each case exits 2 with one line that names the field, before
 anything compiles, and writes nothing."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,24 @@ SWEEP_CASES = [
     (["--name", "a/b"], "name"),
     (["--name", ".."], "name"),
     (["--experiment", "no/such/file.yaml"], "experiment"),
+    # Issue 35: non-finite or out-of-range numbers, conflicting flags, impossible names.
+    (["--train.ppo.lr", "inf"], "ppo.lr"),
+    (["--train.ppo.lr", "nan"], "ppo.lr"),
+    (["--lrs", "inf"], "lrs"),
+    (["--train.ppo.ent-coef", "nan"], "ppo.ent_coef"),
+    (["--train.ppo.clip-eps", "inf"], "ppo.clip_eps"),
+    (["--train.ppo.adam-eps", "-1e-8"], "ppo.adam_eps"),
+    (["--train.vae.kl-weight", "nan"], "vae.kl_weight"),
+    (["--train.vae.lr", "inf"], "vae.lr"),
+    (["--seeds", str(2**40)], "seeds"),
+    (["--seeds", "-1"], "seeds"),
+    (["--env", "bandit", "--train.env", "grid-world"], "env"),
+    (["--algo", "rl2", "--train.algo=varibad"], "algo"),
+    (
+        ["--algo", "varibad", "--train.vae.batch-trials", "30", "--train.vae.buffer-trials", "40"],
+        "vae.batch_trials",
+    ),
+    (["--name", "x" * 300], "name"),
     (["--variant", "quick"], "variant"),
     (["--experiment", DEMO_FILE, "--variant", "nope"], "variant"),
 ]
@@ -125,3 +144,33 @@ def test_a_kind_that_agrees_with_every_scheme_is_accepted():
     check_kind_of_schemes("film", ["film_normc"])
     with pytest.raises(ConfigError, match="conflicts with init 'standard'"):
         check_kind_of_schemes("hypernet", ["hfi", "standard"])
+
+
+def test_runs_dir_that_is_a_file_or_read_only(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    argv = ["sweep", "--name", "x", "--runs-dir", str(blocker / "runs"), "--no-progress"]
+    assert cli.main(argv) == 2
+    _assert_one_line_error(capsys, "runs_dir")
+    # Root may write anywhere, so the permission check is exercised through os.access.
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(
+        "hyperjax.runlog.os.access",
+        lambda path, mode: Path(path) != read_only and real_access(path, mode),
+    )
+    argv = ["sweep", "--name", "x", "--runs-dir", str(read_only), "--no-progress"]
+    assert cli.main(argv) == 2
+    _assert_one_line_error(capsys, "runs_dir")
+    assert list(read_only.iterdir()) == []
+
+
+def test_duplicate_yaml_keys_are_an_error(tmp_path, capsys):
+    path = tmp_path / "twice.yaml"
+    path.write_text("train:\n  ppo:\n    lr: 0.001\n    lr: 0.1\n")
+    argv = ["sweep", "--experiment", str(path), "--runs-dir", str(tmp_path / "runs")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hyperjax: error: experiment:") and "duplicate key 'lr'" in err, err
+    assert "\n" not in err and not (tmp_path / "runs").exists()

@@ -655,6 +655,18 @@ def join_hosts_from_env(environ: dict[str, str] = os.environ) -> None:
     jax.distributed.initialize(given["JAX_COORDINATOR_ADDRESS"], num_processes, process_id)
 
 
+# Shortcut flags and the config fields they set: giving both would let one silently win.
+SHORTCUTS = {"--env": "--train.env", "--algo": "--train.algo"}
+
+
+def _check_no_flag_given_twice(argv: list[str]) -> None:
+    """Raise ConfigError when a shortcut and its field are both given (--env and --train.env)."""
+    given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    for shortcut, field in SHORTCUTS.items():
+        if shortcut in given and field in given:
+            raise ConfigError(f"{shortcut[2:]}: {shortcut} and {field} both given; give one")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
@@ -662,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"commands: {', '.join(COMMANDS)}")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     try:
+        _check_no_flag_given_twice(argv[1:])
         join_hosts_from_env()
         COMMANDS[argv[0]](argv[1:])
     except ConfigError as error:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from hyperjax.errors import ConfigError, check_choice, check_positive
+from hyperjax.errors import ConfigError, check_choice, check_non_negative, check_positive
 
 POLICY_KINDS = ("standard", "hypernet", "film")
 # Implementations of a generated layer (`hyperjax.nets.hyper`); all compute the same function.
@@ -175,7 +175,15 @@ class PPOConfig:
 
     def __post_init__(self) -> None:
         check_choice("ppo.time_limit_gae", self.time_limit_gae, TIME_LIMIT_GAE)
-        for name in ("num_envs", "num_steps", "epochs", "minibatches", "lr", "max_grad_norm"):
+        for name in (
+            "num_envs",
+            "num_steps",
+            "epochs",
+            "minibatches",
+            "lr",
+            "max_grad_norm",
+            "adam_eps",
+        ):
             check_positive(f"ppo.{name}", getattr(self, name))
         if self.num_envs % self.minibatches:
             raise ConfigError(
@@ -186,8 +194,7 @@ class PPOConfig:
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"ppo.{name}: must be in [0, 1], got {value!r}")
         for name in ("clip_eps", "ent_coef", "vf_coef"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"ppo.{name}: must be >= 0, got {getattr(self, name)!r}")
+            check_non_negative(f"ppo.{name}", getattr(self, name))
 
 
 # How the VAE loss reduces its terms over ELBO timesteps t, decoded timesteps j and trials n
@@ -254,8 +261,7 @@ class VAEConfig:
             raise ConfigError(
                 "vae.decode_reward, vae.decode_state: at least one must be True, got both False"
             )
-        if self.kl_weight < 0:
-            raise ConfigError(f"vae.kl_weight: must be >= 0, got {self.kl_weight!r}")
+        check_non_negative("vae.kl_weight", self.kl_weight)
         if self.precollect_steps < 0:
             raise ConfigError(f"vae.precollect_steps: must be >= 0, got {self.precollect_steps!r}")
         for name in ("decoder_hidden", "state_decoder_hidden"):

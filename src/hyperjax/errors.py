@@ -1,5 +1,10 @@
 """One error type for bad user input, so the CLI can print it as one line."""
 
+import math
+
+# Most file systems allow 255 bytes per file name.
+MAX_NAME_BYTES = 255
+
 
 class ConfigError(Exception):
     """Bad user input: names the field and what is allowed.
@@ -17,8 +22,15 @@ def check_choice(field: str, value: object, allowed: tuple | list | dict) -> Non
 
 
 def check_positive(field: str, value: float) -> None:
-    if not value > 0:
-        raise ConfigError(f"{field}: must be > 0, got {value!r}")
+    """Raise ConfigError unless `value` is a finite number > 0 (inf and nan are refused)."""
+    if not value > 0 or not math.isfinite(value):
+        raise ConfigError(f"{field}: must be a finite number > 0, got {value!r}")
+
+
+def check_non_negative(field: str, value: float) -> None:
+    """Raise ConfigError unless `value` is a finite number >= 0."""
+    if not value >= 0 or not math.isfinite(value):
+        raise ConfigError(f"{field}: must be a finite number >= 0, got {value!r}")
 
 
 def check_run_name(name: str) -> None:
@@ -27,4 +39,8 @@ def check_run_name(name: str) -> None:
         raise ConfigError(
             f"name: must be one folder name under --runs-dir (no '/', not '.' or '..'), "
             f"got {name!r}"
+        )
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise ConfigError(
+            f"name: at most {MAX_NAME_BYTES} bytes (one folder name), got {len(name.encode())}"
         )

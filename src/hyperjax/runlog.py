@@ -47,9 +47,17 @@ class RunDirectory:
         return self.path / METRICS_FILE
 
     def check_writable(self, overwrite: bool) -> None:
-        """Refuse a folder holding results, unless told to overwrite (no side effects)."""
+        """Refuse a folder holding results, unless told to overwrite, or one that cannot be
+        written (no side effects)."""
+        parent = next((p for p in self.path.absolute().parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise ConfigError(f"runs_dir: {parent} is a file, not a directory")
+        if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+            raise ConfigError(f"runs_dir: {parent} is not writable")
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"name: {self.path} exists and is not a directory")
+        if self.path.is_dir() and not os.access(self.path, os.W_OK | os.X_OK):
+            raise ConfigError(f"name: {self.path} is not writable")
         if (self.path / CONFIG_FILE).exists() and not overwrite:
             raise ConfigError(
                 f"name: {self.path} already holds a run; choose another --name or pass --overwrite"

@@ -60,6 +60,9 @@ def plan_runs(inits: Sequence[str], seeds: Sequence[int], lrs: Sequence[float]) 
         policy_kind_of(init)  # raises with the allowed names
     for lr in lrs:
         check_positive("lrs", lr)
+    for seed in seeds:  # a PRNG seed is a 32-bit integer
+        if not isinstance(seed, int) or not 0 <= seed < 2**31:
+            raise ConfigError(f"seeds: must be integers in [0, 2**31), got {seed!r}")
     runs = [Run(i, int(s), float(lr)) for i, s, lr in itertools.product(inits, seeds, lrs)]
     if len(set(runs)) != len(runs):
         raise ConfigError("inits/seeds/lrs: the grid has duplicate runs")
