@@ -174,3 +174,31 @@ def test_duplicate_yaml_keys_are_an_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("hyperjax: error: experiment:") and "duplicate key 'lr'" in err, err
     assert "\n" not in err and not (tmp_path / "runs").exists()
+
+
+def test_plot_without_runs_or_rows_and_outputs_under_a_file(tmp_path, capsys):
+    assert cli.main(["plot"]) == 2
+    _assert_one_line_error(capsys, "run_dirs")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "metrics.csv").write_text("")
+    assert cli.main(["plot", str(empty)]) == 2
+    _assert_one_line_error(capsys, "run_dirs")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    argv = ["inspect", "--env", "bandit", "--out", str(blocker / "inspect")]
+    assert cli.main(argv) == 2
+    _assert_one_line_error(capsys, "out")
+
+
+def test_wandb_without_credentials_is_refused_at_the_start(tmp_path, capsys, monkeypatch):
+    for name in ("WANDB_API_KEY", "WANDB_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc holding a key
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    runs = tmp_path / "runs"
+    argv = ["sweep", "--train.env", "bandit", "--inits", "standard", "--seeds", "0"]
+    argv += ["--wandb-project", "p", "--runs-dir", str(runs), "--name", "w", "--no-progress"]
+    assert cli.main(argv) == 2
+    _assert_one_line_error(capsys, "wandb_project")
+    assert not runs.exists()

@@ -474,11 +474,18 @@ def _plot(argv: list[str]) -> None:
     command = tyro.cli(PlotCommand, args=argv, prog="hyperjax plot")
     check_positive("last_chunks", command.last_chunks)
     check_choice("lr_choice", command.lr_choice, compare.LR_CHOICES)
+    if not command.run_dirs:
+        raise ConfigError("run_dirs: give at least one run folder (hyperjax plot runs/<name>)")
     for run_dir in command.run_dirs:
         if not (run_dir / "metrics.csv").is_file():
             raise ConfigError(f"run_dirs: {run_dir} holds no metrics.csv")
-        columns = read_metrics(run_dir)[0].keys()
+        rows = read_metrics(run_dir)
+        if not rows:
+            raise ConfigError(f"run_dirs: {run_dir / 'metrics.csv'} holds no rows yet")
+        columns = rows[0].keys()
         check_choice("metric", command.metric, [c for c in columns if c not in plot.ID_COLUMNS])
+    if command.out is not None:
+        check_output_path("out", command.out)
     if command.diagnostics:
         out = command.out or command.run_dirs[0] / "diagnostics"
         _write_diagnostics(list(command.run_dirs), out, command.layer)
@@ -589,6 +596,17 @@ def _write_diagnostics(run_dirs: list[Path], out: Path, layer: str = "hidden") -
     print(f"diagnostics: {figure} (and .svg); table: {out.with_suffix('.md')}")
 
 
+def check_output_path(field: str, out: Path) -> None:
+    """Raise ConfigError unless files `out`.* can be written: its folder exists or can be made
+    (no file in the way) and is writable. Run before any computation."""
+    folder = out.absolute().parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"{field}: {existing} is a file, not a directory")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{field}: {existing} is not writable")
+
+
 def _inspect(argv: list[str]) -> None:
     from hyperjax import diagnostics, plot
 
@@ -601,6 +619,7 @@ def _inspect(argv: list[str]) -> None:
         raise ConfigError("variant: needs --experiment")
     command = tyro.cli(InspectCommand, default=default, args=rest, prog="hyperjax inspect")
     train = _with_size(_with_shortcuts_of(command.train, command.env, command.algo), command.size)
+    check_output_path("out", command.out)
     envs.make(train.env, **train.env_overrides())  # env options, before anything compiles
     rows = diagnostics.inspect_inits(
         train, command.inits, jax.random.key(command.seed), command.num_envs, command.num_steps

@@ -222,6 +222,13 @@ class WandbLog:
             import wandb
         except ImportError:
             raise ConfigError("wandb_project: needs wandb (pip install wandb)") from None
+        offline = os.environ.get("WANDB_MODE", "").lower() in ("offline", "disabled", "dryrun")
+        # Checked here, at the start: without credentials the first chunk's log would fail.
+        if not offline and not wandb.login(prompt=False, verify=False):
+            raise ConfigError(
+                "wandb_project: W&B has no credentials; run `wandb login`, set WANDB_API_KEY, "
+                "or WANDB_MODE=offline"
+            )
         self._wandb = wandb
         self.path, self.project, self.group = Path(path), project, group
         self.runs: dict = {}
