@@ -202,3 +202,21 @@ def test_wandb_without_credentials_is_refused_at_the_start(tmp_path, capsys, mon
     assert cli.main(argv) == 2
     _assert_one_line_error(capsys, "wandb_project")
     assert not runs.exists()
+
+
+def test_a_coordinator_that_never_answers_is_one_line_after_the_stated_timeout(capsys):
+    """Process 1 of 2 waits for process 0's port (an unused one here) for the stated time."""
+    import socket
+
+    with socket.socket() as probe:  # a free local port, closed again: nobody listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environ = {
+        "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
+        "JAX_NUM_PROCESSES": "2",
+        "JAX_PROCESS_ID": "1",
+        "HYPERJAX_JOIN_TIMEOUT": "1",
+    }
+    with pytest.raises(ConfigError, match="no coordinator answered .* within 1 s"):
+        cli.join_hosts_from_env(environ)
+    assert "waiting up to 1 s" in capsys.readouterr().err

@@ -651,6 +651,9 @@ COMMANDS = {
 HOST_VARIABLES = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
 
 
+DEFAULT_JOIN_TIMEOUT = 300  # seconds a process waits for the others (jax's own default)
+
+
 def join_hosts_from_env(environ: dict[str, str] = os.environ) -> None:
     """Join a multi-host sweep when JAX_COORDINATOR_ADDRESS (host:port of process 0),
     JAX_NUM_PROCESSES and JAX_PROCESS_ID are set: the same command on every host then runs one
@@ -670,8 +673,45 @@ def join_hosts_from_env(environ: dict[str, str] = os.environ) -> None:
             f"JAX_PROCESS_ID: must be in 0..{num_processes - 1} (JAX_NUM_PROCESSES), "
             f"got {process_id}"
         )
+    address = given["JAX_COORDINATOR_ADDRESS"]
+    try:
+        timeout = int(environ.get("HYPERJAX_JOIN_TIMEOUT", DEFAULT_JOIN_TIMEOUT))
+    except ValueError:
+        raise ConfigError("HYPERJAX_JOIN_TIMEOUT: must be a whole number of seconds") from None
+    check_positive("HYPERJAX_JOIN_TIMEOUT", timeout)
+    print(
+        f"joining process {process_id} of {num_processes} at {address} "
+        f"(waiting up to {timeout} s; HYPERJAX_JOIN_TIMEOUT)",
+        file=sys.stderr,
+    )
+    if process_id != 0:
+        # jax aborts the whole process (a C++ fatal error) when the coordinator never answers;
+        # knock on its port first, so that case is one line.
+        wait_for_coordinator(address, timeout)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU hosts; GPUs use NCCL
-    jax.distributed.initialize(given["JAX_COORDINATOR_ADDRESS"], num_processes, process_id)
+    jax.distributed.initialize(address, num_processes, process_id, initialization_timeout=timeout)
+
+
+def wait_for_coordinator(address: str, timeout: float) -> None:
+    """Return once a TCP connection to `address` (host:port) opens; ConfigError after
+    `timeout` seconds of refusals."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"JAX_COORDINATOR_ADDRESS: must be host:port, got {address!r}")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=1.0):
+                return
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                raise ConfigError(
+                    f"JAX_COORDINATOR_ADDRESS: no coordinator answered at {address} within "
+                    f"{timeout} s ({error.strerror or error}); start process 0 first"
+                ) from None
+            time.sleep(0.5)
 
 
 # Shortcut flags and the config fields they set: giving both would let one silently win.
