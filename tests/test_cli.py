@@ -118,18 +118,7 @@ def test_plot_compares_each_method_at_its_best_learning_rate(tmp_path, capsys):
         ("standard", "default", 0.001): (3.0, 4.0),
         ("standard", "default", 0.0003): (6.0, 7.0),  # Standard's best rate
     }
-    with (tmp_path / "metrics.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(
-            ["run", "policy", "init", "seed", "lr", "chunk", "update", "env_steps", "trial_return"]
-        )
-        for (policy, init, lr), returns in final.items():
-            for seed, value in enumerate(returns):
-                for chunk in (0, 1):
-                    run = f"{policy}-{init}-s{seed}-lr{lr:g}"
-                    writer.writerow(
-                        [run, policy, init, seed, lr, chunk, chunk + 1, 1000 * (chunk + 1), value]
-                    )
+    write_two_chunk_metrics(tmp_path, final)
     out = tmp_path / "curves"
     assert cli.main(["plot", str(tmp_path), "--out", str(out), "--last-chunks", "1"]) == 0
     printed = capsys.readouterr().out
@@ -227,18 +216,7 @@ def test_plot_headlines_the_evaluation_during_training(tmp_path, capsys):
         for policy, init in (("standard", "default"), ("hypernet", "bias_hyperinit"))
         for lr in (0.001, 0.0003)
     }
-    with (tmp_path / "metrics.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(
-            ["run", "policy", "init", "seed", "lr", "chunk", "update", "env_steps", "trial_return"]
-        )
-        for (policy, init, lr), returns in training.items():
-            for seed, value in enumerate(returns):
-                for chunk in (0, 1):
-                    run = f"{policy}-{init}-s{seed}-lr{lr:g}"
-                    writer.writerow(
-                        [run, policy, init, seed, lr, chunk, chunk + 1, 1000 * (chunk + 1), value]
-                    )
+    write_two_chunk_metrics(tmp_path, training)
     curves = {}
     for split in ("train", "test"):
         curves |= {
@@ -339,3 +317,19 @@ def test_eval_table_keeps_learning_rates_apart():
     ]
     one_rate = cli.eval_table(rows[:2]).splitlines()[2:]
     assert one_rate == ["| standard | test | 2 | 15.000 | 0.000 | 15.000 |"]
+
+
+def write_two_chunk_metrics(folder, returns: dict) -> None:
+    """metrics.csv of two chunks: {(policy, init, lr): each seed's trial_return, both chunks}."""
+    with (folder / "metrics.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(
+            ["run", "policy", "init", "seed", "lr", "chunk", "update", "env_steps", "trial_return"]
+        )
+        for (policy, init, lr), values in returns.items():
+            for seed, value in enumerate(values):
+                for chunk in (0, 1):
+                    run = f"{policy}-{init}-s{seed}-lr{lr:g}"
+                    writer.writerow(
+                        [run, policy, init, seed, lr, chunk, chunk + 1, 1000 * (chunk + 1), value]
+                    )

@@ -35,6 +35,34 @@ FILES = sorted(p for p in EXPERIMENTS.rglob("*.yaml") if p.name != "demo.yaml")
 # H: experiment_sets/all_envs.py:40 (grid), :153 (ant), :189 (walker), :228 (cheetah-dir),
 # :263 (cheetah-vel); Table 2 (ML1 pick-place) searched a shorter grid: init_main_result.py:34.
 LR_GRID = (3e-3, 1e-3, 3e-4, 1e-4, 3e-5)
+
+# The grid world's settings that the paper's VariBAD run and its RNN+HN (RL2) run share: H
+# config/gridworld/args_grid_varibad.py (":N") overridden by the grid set's flags
+# (experiment_sets/all_envs.py:13-48).
+GRID_SHARED = {
+    "lrs": LR_GRID,  # all_envs.py:40
+    "episode_length": 15,  # H: environments/__init__.py:475 (num_steps 15)
+    "episodes_per_trial": 4,  # :11
+    "policy.task_embed_dim": 25,  # all_envs.py:27
+    "ppo.num_envs": 16,  # :55
+    "ppo.num_steps": 60,  # :57
+    "ppo.epochs": 2,  # :47
+    "ppo.minibatches": 4,  # :48
+    "ppo.clip_eps": 0.05,  # :51
+    "ppo.ent_coef": 0.1,  # :62
+    "ppo.vf_coef": 0.5,  # :61
+    "ppo.gamma": 0.95,  # :63
+    "ppo.gae_lambda": 0.95,  # :66
+    "ppo.max_grad_norm": 0.5,  # :69
+    "ppo.adam_eps": 1e-5,  # policy_eps :59
+    "ppo.norm_obs": True,  # :30
+    "ppo.norm_reward": True,  # :34
+    "ppo.bootstrap_truncation": False,  # use_proper_time_limits :67
+    "encoder.action_embed_dim": 0,  # :104
+    "encoder.state_embed_dim": 32,  # :105
+    "encoder.reward_embed_dim": 8,  # :106
+    "encoder.latent_dim": 5,  # :108
+}
 LR_GRID_ML1 = (3e-4, 1e-4, 3e-5)
 
 # Settings shared by every paper run (method-level flags the authors set for all envs).
@@ -222,29 +250,8 @@ AUTHORS: dict[str, dict] = {
         # H: config/gridworld/args_grid_varibad.py, shared arguments all_envs.py:13-48
         **PAPER_COMMON,
         "total_env_steps": 4_000_000,  # all_envs.py:34
-        "lrs": LR_GRID,  # all_envs.py:40
         "seeds": 3,  # all_envs.py:41
-        "episode_length": 15,  # H: environments/__init__.py:475 (num_steps 15)
-        "episodes_per_trial": 4,  # :11
-        "policy.task_embed_dim": 25,  # all_envs.py:27
-        "ppo.num_envs": 16,  # :55
-        "ppo.num_steps": 60,  # :57
-        "ppo.epochs": 2,  # :47
-        "ppo.minibatches": 4,  # :48
-        "ppo.clip_eps": 0.05,  # :51
-        "ppo.ent_coef": 0.1,  # :62
-        "ppo.vf_coef": 0.5,  # :61
-        "ppo.gamma": 0.95,  # :63
-        "ppo.gae_lambda": 0.95,  # :66
-        "ppo.max_grad_norm": 0.5,  # :69
-        "ppo.adam_eps": 1e-5,  # policy_eps :59
-        "ppo.norm_obs": True,  # :30
-        "ppo.norm_reward": True,  # :34
-        "ppo.bootstrap_truncation": False,  # use_proper_time_limits :67
-        "encoder.action_embed_dim": 0,  # :104
-        "encoder.state_embed_dim": 32,  # :105
-        "encoder.reward_embed_dim": 8,  # :106
-        "encoder.latent_dim": 5,  # :108
+        **GRID_SHARED,
         "vae.kl_weight": 1.0,  # :96
         "vae.buffer_trials": 100000,  # :75
         "vae.precollect_steps": 5000,  # :77
@@ -317,28 +324,7 @@ GRID_RNN_HN = {
     **{k: v for k, v in PAPER_COMMON.items() if not k.startswith("vae.")},
     "algo": "rl2",  # disable_decoder, rlloss_through_encoder: models.py:544-546
     "total_env_steps": 4_000_000,  # all_envs.py:34
-    "lrs": LR_GRID,  # all_envs.py:40
-    "episode_length": 15,  # H environments/__init__.py:475
-    "episodes_per_trial": 4,  # :11
-    "policy.task_embed_dim": 25,  # all_envs.py:27
-    "ppo.num_envs": 16,  # :55
-    "ppo.num_steps": 60,  # :57
-    "ppo.epochs": 2,  # :47
-    "ppo.minibatches": 4,  # :48
-    "ppo.clip_eps": 0.05,  # :51
-    "ppo.ent_coef": 0.1,  # :62
-    "ppo.vf_coef": 0.5,  # :61
-    "ppo.gamma": 0.95,  # :63
-    "ppo.gae_lambda": 0.95,  # :66
-    "ppo.max_grad_norm": 0.5,  # :69
-    "ppo.adam_eps": 1e-5,  # policy_eps :59
-    "ppo.norm_obs": True,  # :30
-    "ppo.norm_reward": True,  # :34
-    "ppo.bootstrap_truncation": False,  # use_proper_time_limits :67
-    "encoder.action_embed_dim": 0,  # :104
-    "encoder.state_embed_dim": 32,  # :105
-    "encoder.reward_embed_dim": 8,  # :106
-    "encoder.latent_dim": 5,  # :108
+    **GRID_SHARED,
 }
 
 # The authors' evaluation during training, which their curves and tables are drawn from:
