@@ -202,7 +202,7 @@ def test_multihead_needs_the_grid_world():
     cfg = TrainConfig(env="bandit", algo="varibad", vae=VAEConfig(reward_decoder="multihead"))
     trainer_cfg = cfg.replace(ppo=PPOConfig(num_envs=4, num_steps=10, minibatches=2))
     with pytest.raises(ConfigError, match="vae.reward_decoder"):
-        _ = make_train(trainer_cfg.replace(vae=cfg.vae.replace(buffer_trials=8))).agent.decoders
+        _ = make_train(trainer_cfg.replace(vae=cfg.vae.replace(buffer_trials=16))).agent.decoders
 
 
 def test_zero_width_embeddings_drop_the_input():
