@@ -60,3 +60,23 @@ def test_fit_to_memory_splits_what_does_not_fit(monkeypatch):
     whole = GroupProgram.build(CFG, "hypernet", runs)
     assert fit_to_memory(CFG, [whole]) == [whole]
     assert whole.compile(whole.initial_state())[0] is whole._compiled[0]
+
+
+def test_a_run_that_cannot_fit_is_refused_before_compiling_and_leaves_no_folder(
+    tmp_path, capsys, monkeypatch
+):
+    """One run's state alone over the device's memory: no split helps. Refused from the state's
+    shapes, before any compilation, and the run folder the command made is gone again, so the
+    corrected command needs no --overwrite."""
+    from hyperjax import cli
+
+    monkeypatch.setattr(sweep, "available_memory_bytes", lambda: 2**20)  # a 1 MiB device
+    monkeypatch.setattr(GroupProgram, "memory_bytes", lambda self: pytest.fail("compiled"))
+    argv = ["sweep", "--algo", "varibad", "--env", "grid-world", "--inits", "standard"]
+    argv += ["--seeds", "0", "--train.vae.buffer-trials", "2000", "--name", "big"]
+    argv += ["--runs-dir", str(tmp_path), "--no-progress", "--no-plot"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hyperjax: error: vae.buffer_trials") and "\n" not in err, err
+    assert "trial buffer" in err, err
+    assert list(tmp_path.iterdir()) == []

@@ -396,3 +396,17 @@ def test_size_scan_continue_skips_sizes_collected_in_an_earlier_session(
     assert "sizes: S not in figure3-cheetah-dir's medium scan; allowed: XS M XL" in (
         capsys.readouterr().err
     )
+
+
+def test_killed_while_writing_a_csv_row_resumes_without_it(straight, tmp_path):
+    """Killed in the middle of appending chunk 11's rows: half a row ends metrics.csv and
+    eval.csv. The resume drops it with the rest of chunk 11 and ends as the straight run."""
+    run_dir = _broken_copy(straight, tmp_path)
+    shutil.rmtree(run_dir / CHECKPOINT_DIR / str(CHUNKS))  # killed before chunk 11's checkpoint
+    for name in ("metrics.csv", "eval.csv"):
+        text = (run_dir / name).read_text()
+        last = text.rstrip("\n").rsplit("\n", 1)[1]
+        (run_dir / name).write_text(text + last[: len(last) // 2])  # half a row, no newline
+    assert _resume(run_dir) == 0
+    assert metrics_rows(run_dir) == metrics_rows(straight)
+    assert (run_dir / "eval.csv").read_text() == (straight / "eval.csv").read_text()

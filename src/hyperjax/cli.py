@@ -232,7 +232,13 @@ def execute_sweep(command: SweepCommand) -> Path:
         ],
         overwrite=command.overwrite,
     )
-    _train_and_report(train, runs, run_dir, spec_dict, command.progress, command.plot)
+    try:
+        _train_and_report(train, runs, run_dir, spec_dict, command.progress, command.plot)
+    except ConfigError:
+        # Refused before its first result (memory, ...): the folder this command just made
+        # holds nothing worth keeping, and left there it would block the corrected rerun.
+        run_dir.remove_if_unstarted()
+        raise
     return run_dir.path
 
 

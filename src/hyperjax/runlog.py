@@ -98,6 +98,14 @@ class RunDirectory:
             raise ConfigError(f"run_dir: {path} lacks the 'spec' and 'checkpoint' entries")
         return config
 
+    def remove_if_unstarted(self) -> None:
+        """Delete this run folder if it holds no result yet: no metrics row, no checkpoint."""
+        _, rows = _read_rows(self.metrics_path)
+        saved = [p for p in (self.path / "checkpoints").glob("*") if p.name.isdigit()]
+        if rows or saved or not is_primary_process():
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+
     def check_rows_before(self, chunk: int) -> None:
         """Raise ConfigError unless metrics.csv holds every run's rows of every chunk before
         `chunk` (a resume from checkpoint `chunk` would otherwise finish with a hole)."""

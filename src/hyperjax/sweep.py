@@ -99,6 +99,26 @@ def available_memory_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def check_one_run_fits(program: GroupProgram, available: float) -> None:
+    """ConfigError when one run's training state alone (a lower bound of what its program
+    needs) exceeds `available` bytes: no split can help then. Uses only the state's shapes."""
+    shapes = program.state_shapes()
+    per_run = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(shapes)) / len(program.runs)
+    if per_run <= available:
+        return
+    gib = 2**30
+    buffer = ""
+    vae = getattr(shapes, "vae", None)
+    if vae is not None:
+        trial_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(vae.buffer))
+        buffer = f", {trial_bytes / len(program.runs) / gib:.1f} GiB of it the trial buffer"
+    raise ConfigError(
+        f"vae.buffer_trials, ppo.num_envs: one run's training state needs "
+        f"{per_run / gib:.1f} GiB{buffer}, more than the {available / gib:.1f} GiB a device "
+        f"offers (80%); lower them"
+    )
+
+
 def fit_to_memory(
     cfg: TrainConfig, programs: list[GroupProgram], budget: float = 0.8
 ) -> list[GroupProgram]:
@@ -109,6 +129,7 @@ def fit_to_memory(
     fitted = []
     for program in programs:
         members = program.runs
+        check_one_run_fits(program, available)  # from the state's shapes, before compiling
         devices = len(run_sharding(len(members)).device_set)
         per_run = program.memory_bytes() / (len(members) / devices)  # a device holds len/devices
         limit = max(1, int(available // per_run)) * devices
