@@ -162,7 +162,9 @@ EXPERIMENTS: dict[str, Experiment] = {
     "table1-cheetah-vel-lr": standard_learning_rate_check("cheetah-vel"),
     "table1-walker-params": Experiment("table1/walker-params.yaml", "Table 1, Walker-Params"),
     "table1-ant-dir": Experiment("table1/ant-dir.yaml", "Table 1, Ant-Dir"),
-    "table1-humanoid-dir": Experiment("table1/humanoid-dir.yaml", "Table 1, Humanoid-Dir"),
+    "table1-humanoid-dir": Experiment(
+        "table1/humanoid-dir.yaml", "none: VariBAD's humanoid-dir, beyond the paper's tasks"
+    ),
     "table2-pusher-goal": Experiment(
         "table2/pusher-goal.yaml",
         "Table 2 analogue on pusher-goal",
