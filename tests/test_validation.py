@@ -220,3 +220,14 @@ def test_a_coordinator_that_never_answers_is_one_line_after_the_stated_timeout(c
     with pytest.raises(ConfigError, match="no coordinator answered .* within 1 s"):
         cli.join_hosts_from_env(environ)
     assert "waiting up to 1 s" in capsys.readouterr().err
+
+
+def test_a_run_folder_that_is_a_symlink_is_refused(tmp_path, capsys):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "x").symlink_to(target)
+    argv = ["sweep", "--name", "x", "--runs-dir", str(tmp_path / "runs"), "--overwrite"]
+    assert cli.main([*argv, "--no-progress"]) == 2
+    _assert_one_line_error(capsys, "name")
+    assert target.is_dir() and (tmp_path / "runs" / "x").is_symlink()

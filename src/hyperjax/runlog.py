@@ -54,6 +54,8 @@ class RunDirectory:
             raise ConfigError(f"runs_dir: {parent} is a file, not a directory")
         if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
             raise ConfigError(f"runs_dir: {parent} is not writable")
+        if self.path.is_symlink():  # --overwrite would delete through it, or fail in rmtree
+            raise ConfigError(f"name: {self.path} is a symbolic link; name a real folder")
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"name: {self.path} exists and is not a directory")
         if self.path.is_dir() and not os.access(self.path, os.W_OK | os.X_OK):
