@@ -725,11 +725,19 @@ SHORTCUTS = {"--env": "--train.env", "--algo": "--train.algo"}
 
 
 def _check_no_flag_given_twice(argv: list[str]) -> None:
-    """Raise ConfigError when a shortcut and its field are both given (--env and --train.env)."""
-    given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    """Raise ConfigError when a shortcut and its field are both given with different values
+    (--env bandit --train.env grid-world): one would silently win."""
+    values: dict[str, str | None] = {}
+    for i, arg in enumerate(argv):
+        if arg.startswith("--"):
+            flag, sep, value = arg.partition("=")
+            values[flag] = value if sep else (argv[i + 1] if i + 1 < len(argv) else None)
     for shortcut, field in SHORTCUTS.items():
-        if shortcut in given and field in given:
-            raise ConfigError(f"{shortcut[2:]}: {shortcut} and {field} both given; give one")
+        if shortcut in values and field in values and values[shortcut] != values[field]:
+            raise ConfigError(
+                f"{shortcut[2:]}: {shortcut} {values[shortcut]} and {field} {values[field]} "
+                f"disagree; give one"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
