@@ -27,11 +27,15 @@ lock:
 	mv constraints.new constraints.txt
 	rm -rf .venv-lock
 
+# The suite's programs are tiny, so compiling them costs more than running them: LLVM's
+# optimisation level 0 cuts cold compile time by about a fifth here (float semantics unchanged:
+# XLA's CPU backend does not use fast-math). worksteal keeps both workers busy to the end.
+TEST_XLA_FLAGS ?= --xla_backend_optimization_level=0
 test: $(STAMP)
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --durations=15
+	XLA_FLAGS="$(TEST_XLA_FLAGS) $(XLA_FLAGS)" $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=15
 
 test-slow: $(STAMP)
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m slow --durations=15
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal -m slow --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks experiments

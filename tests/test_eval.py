@@ -16,27 +16,33 @@ from hyperjax.sweep import GroupProgram, plan_runs, run_sweep
 from hyperjax.train import make_train
 
 
+# The same 8 runs as test_train's bandit probe: one program, compiled once into the shared cache.
+BANDIT_RUNS = plan_runs(["bias_hyperinit"], list(range(8)), [3e-3])
+
+
 @pytest.fixture(scope="module")
 def trained_bandit():
-    runs = plan_runs(["bias_hyperinit"], [0], [3e-3])
-    result = run_sweep(TINY_BANDIT, runs, progress=False)
-    return result
+    return run_sweep(TINY_BANDIT, BANDIT_RUNS, progress=False)
 
 
 def test_trained_rl2_agent_adapts_within_a_trial_on_fresh_tasks(trained_bandit):
-    program = GroupProgram.build(
-        TINY_BANDIT, "hypernet", plan_runs(["bias_hyperinit"], [0], [3e-3])
-    )
+    """Deterministic evaluation of 8 seeds on 512 fresh tasks per split. A task-agnostic policy
+    earns 0.5 per pull. Measured over 12 seeds (2-core x86 CPU): first pulls 0.461 or 0.539
+    (a deterministic first pull is right for one arm's tasks); the later pulls' mean was 1.0 for
+    10 seeds and 0.885 for 2 that remember only one arm so far. Which seeds lag can differ between
+    machines, so seeds are judged by their median, and the threshold sits below the lagging mode:
+    the median fails only if 4 of 8 seeds do worse than any seed measured."""
+    program = GroupProgram.build(TINY_BANDIT, "hypernet", BANDIT_RUNS)
     state = trained_bandit.states["hypernet"]
     for split in ("train", "test"):
         metrics = program.evaluator(split, 512)(state, jax.random.key(7))
-        returns = np.asarray(metrics["episode_return"][0])
-        assert returns.shape == (5,)
-        # A deterministic first pull is right for half the tasks; remembering it fixes the rest.
-        assert 0.4 < returns[0] < 0.6, returns
-        assert returns[1:].min() > 0.9, returns
-        assert float(metrics["trial_return"][0]) == pytest.approx(returns.sum(), rel=1e-5)
-        np.testing.assert_allclose(metrics["success"][0], returns)  # the bandit's success = reward
+        returns = np.asarray(metrics["episode_return"])
+        assert returns.shape == (8, 5)
+        assert np.all((returns[:, 0] > 0.4) & (returns[:, 0] < 0.6)), returns[:, 0]
+        later = returns[:, 1:].mean(axis=1)
+        assert np.median(later) > 0.85, later  # remembering pays
+        np.testing.assert_allclose(metrics["trial_return"], returns.sum(axis=1), rtol=1e-5)
+        np.testing.assert_allclose(metrics["success"], returns)  # the bandit's success = reward
 
 
 def test_untrained_agent_on_the_grid_world_counts_every_episode_once():
