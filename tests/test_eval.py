@@ -15,7 +15,6 @@ from hyperjax.evaluate import make_evaluate
 from hyperjax.sweep import GroupProgram, plan_runs, run_sweep
 from hyperjax.train import make_train
 
-
 # The same 8 runs as test_train's bandit probe: one program, compiled once into the shared cache.
 BANDIT_RUNS = plan_runs(["bias_hyperinit"], list(range(8)), [3e-3])
 
