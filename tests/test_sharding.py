@@ -19,11 +19,17 @@ sys.path.insert(0, str(Path(__file__).parent / "helpers"))
 import sweep_on_devices  # noqa: E402
 
 
+def _with_devices(count: int) -> str:
+    """This process's XLA flags (make test's optimisation level among them: the children must
+    compile as the parent does, and hit its cache) plus `count` host CPU devices."""
+    return f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={count}"
+
+
 def test_four_device_sweep_matches_one_device(tmp_path):
     out = tmp_path / "four.npz"
     env = dict(
         os.environ,
-        XLA_FLAGS="--xla_force_host_platform_device_count=4",
+        XLA_FLAGS=_with_devices(4),
         JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
     )
     script = Path(sweep_on_devices.__file__)
@@ -66,7 +72,7 @@ def _on_two_hosts(argv: list[str]) -> None:
             [sys.executable, "-m", "hyperjax.cli", *argv],
             env=dict(
                 os.environ,
-                XLA_FLAGS="--xla_force_host_platform_device_count=2",
+                XLA_FLAGS=_with_devices(2),
                 JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
                 JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
                 JAX_NUM_PROCESSES="2",
