@@ -37,7 +37,7 @@ test: $(STAMP)
 	XLA_FLAGS="$(TEST_XLA_FLAGS) $(XLA_FLAGS)" $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=15
 
 test-slow: $(STAMP)
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal -m slow --durations=15
+	XLA_FLAGS="$(TEST_XLA_FLAGS) $(XLA_FLAGS)" $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal -m slow --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks experiments

@@ -36,7 +36,10 @@ READS = {
 }
 
 
-@pytest.mark.parametrize("name", SIZES)
+@pytest.mark.parametrize(
+    "name",  # one body in make test; the hopper's rollout adds 17 s cold
+    ["walker-params", pytest.param("hopper-params", marks=pytest.mark.slow)],
+)
 def test_vmapped_trials_resample_dynamics_inside_jit(name):
     """One jit: 4 envs, 50 random-action steps, episodes of 10 steps (2 per trial). The pipeline's
     mass matrix entry for the root x slide (= total mass) must follow the task of every step."""
@@ -102,11 +105,12 @@ def _family_tasks(env) -> tuple[list[str], jnp.ndarray]:
 @pytest.mark.parametrize(
     "name, backend",
     [
-        ("walker-params", "generalized"),
         ("walker-params", "positional"),
-        ("hopper-params", "generalized"),
         ("hopper-params", "positional"),
-        ("hopper-params", "mujoco"),
+        # 15-50 s each to compile cold: `make test-slow`.
+        pytest.param("walker-params", "generalized", marks=pytest.mark.slow),
+        pytest.param("hopper-params", "generalized", marks=pytest.mark.slow),
+        pytest.param("hopper-params", "mujoco", marks=pytest.mark.slow),
         pytest.param("walker-params", "mjx", marks=pytest.mark.slow),
         pytest.param("walker-params", "mujoco", marks=pytest.mark.slow),
     ],

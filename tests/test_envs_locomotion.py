@@ -92,7 +92,13 @@ def random_rollout(name: str):
     return rollout_fn(name)(keys, tasks, no, jnp.zeros(BATCH), actions)
 
 
-@pytest.mark.parametrize("name", NAMES)
+# ant-goal and humanoid-dir take 30-40 s each to compile cold: `make test-slow`.
+SLOW_BODIES = ("ant-goal", "humanoid-dir")
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_BODIES else n for n in NAMES]
+)
 def test_shapes_and_finite_rollout(name):
     env = wrapped(name)
     meta_obs_size, act_size, task_size = EXPECTED_SIZES[name]

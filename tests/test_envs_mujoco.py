@@ -27,9 +27,10 @@ from hyperjax.errors import ConfigError
 # round-off: with random actions the cheetah's 1e-15 differences grow to 1e-6 by step 50.
 PARITY = [
     ("cheetah-dir", 25, 1e-8),
-    ("walker-params", 50, 1e-8),
-    ("hopper-params", 50, 1e-8),
-    ("humanoid-dir", 10, 1e-8),
+    # The other bodies take 35-60 s each to compile cold: `make test-slow`.
+    pytest.param("walker-params", 50, 1e-8, marks=pytest.mark.slow),
+    pytest.param("hopper-params", 50, 1e-8, marks=pytest.mark.slow),
+    pytest.param("humanoid-dir", 10, 1e-8, marks=pytest.mark.slow),
 ]
 
 
@@ -129,6 +130,7 @@ def _elliptic(model: mujoco.MjModel) -> None:
     model.opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
 
 
+@pytest.mark.slow  # 1.5 minutes cold
 def test_ant_matches_mujoco_with_isotropic_friction():
     """The ant lands on its diagonal legs by step 5. With the XML's pyramidal friction cone MJX
     and MuJoCo then part (MJX's capsule-plane contact frame follows the world axes, MuJoCo's the
@@ -189,7 +191,10 @@ ENV_MODEL = {
 }
 
 
-@pytest.mark.parametrize("name", ENV_MODEL)
+@pytest.mark.parametrize(
+    "name",  # humanoid's model takes 20 s to compile cold: `make test-slow`
+    [pytest.param(n, marks=pytest.mark.slow) if n == "humanoid-dir" else n for n in ENV_MODEL],
+)
 def test_reward_matches_numpy_transcription(name):
     """The rewards of 12 random-action transitions (the ant's feet touch the ground on some):
     the env's (MJX) against the authors' formula on MuJoCo's states."""
@@ -247,6 +252,7 @@ def test_bad_backend_inputs_give_one_line_errors(monkeypatch):
         envs.make_meta_env("cheetah-dir", backend="mujoco")
 
 
+@pytest.mark.slow  # compiles training on an MJX body: 50 s cold
 def test_cli_trains_on_the_mujoco_backend(tmp_path):
     """`--train.backend mujoco` from the CLI: an oracle run on the authors' cheetah model, with
     the backend recorded in the run's config."""

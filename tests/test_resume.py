@@ -72,6 +72,9 @@ def straight(tmp_path_factory) -> Path:
     return runs_dir / "sweep"
 
 
+# A second process: 1 minute cold. In make test, test_killed_between_evaluation_and_checkpoint
+# resumes in-process and compares with the uninterrupted run.
+@pytest.mark.slow
 def test_kill_9_then_resume_is_bit_identical(straight, tmp_path):
     run_dir = tmp_path / "sweep"
     command = [sys.executable, "-m", "hyperjax.cli", *SWEEP, "--name", "sweep"]

@@ -94,6 +94,7 @@ def _assert_rows_match(rows: list[dict], expected: list[dict]) -> None:
             np.testing.assert_allclose(row[key], want[key], rtol=1e-4, atol=1e-5, err_msg=key)
 
 
+@pytest.mark.slow  # two processes compile the same program: 4 minutes cold; four devices above
 def test_two_host_sweep_and_eval_match_one_process(tmp_path):
     _on_two_hosts([*HOST_SWEEP, "--runs-dir", str(tmp_path / "h")])
     assert cli.main([*HOST_SWEEP, "--runs-dir", str(tmp_path / "one")]) == 0
