@@ -12,10 +12,15 @@ PYTEST_WORKERS ?= 2
 install: $(STAMP)
 
 # constraints.txt pins every package (transitive ones too) to what CI tested.
+# Meta-World's package comes without its declared dependencies: it pins mujoco==3.3.0, and MJX
+# needs the mujoco it was built with (3.17); hyperjax patches the one place where 3.1.1 assumes
+# MuJoCo 3.3 (`hyperjax.envs.meta_world`). What it really imports is pinned in pyproject.toml.
+METAWORLD := metaworld==3.1.1
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps $(METAWORLD)
 	touch $(STAMP)
 
 # After changing pyproject.toml's dependencies: resolve them afresh and record the result.

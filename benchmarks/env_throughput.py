@@ -56,7 +56,11 @@ def measure(
         return rewards.sum()
 
     start = time.perf_counter()
-    compiled = jax.jit(run).lower(jax.random.PRNGKey(0)).compile()
+    compiled = (
+        jax.jit(run, compiler_options=envs.compiler_options(name))
+        .lower(jax.random.PRNGKey(0))
+        .compile()
+    )
     compile_s = time.perf_counter() - start
     times = []
     for r in range(repeats):

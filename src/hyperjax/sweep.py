@@ -24,6 +24,7 @@ from hyperjax.algos.ppo import PPOHParams
 from hyperjax.checkpoint import SweepCheckpointer
 from hyperjax.config import INIT_SCHEMES, TrainConfig, check_scheme, policy_kind_of
 from hyperjax.diagnostics import scale_references, with_scale_ratios
+from hyperjax.envs import compiler_options
 from hyperjax.errors import ConfigError, check_positive
 from hyperjax.evaluate import evaluation_rows, make_evaluate
 from hyperjax.train import Trainer, make_train
@@ -191,7 +192,10 @@ class GroupProgram:
         """jit(vmap) of `make_evaluate` over the runs (one shared key: common random tasks)."""
         if (split, num_trials) not in self.evaluators:
             evaluate = make_evaluate(self.cfg, self.trainer, split, num_trials)
-            self.evaluators[split, num_trials] = jax.jit(jax.vmap(evaluate, in_axes=(0, None)))
+            self.evaluators[split, num_trials] = jax.jit(
+                jax.vmap(evaluate, in_axes=(0, None)),
+                compiler_options=compiler_options(self.cfg.env),
+            )
         return self.evaluators[split, num_trials]
 
     @classmethod
@@ -203,18 +207,20 @@ class GroupProgram:
         # Every leaf of the state and of the metrics has the run axis first: shard it. Runs
         # never exchange data, so XLA partitions the program with no communication at all.
         sharding = run_sharding(len(runs))
+        options = compiler_options(cfg.env)
         return cls(
             cfg=cfg,
             runs=runs,
             name=name or kind,
             trainer=trainer,
-            init=jax.jit(jax.vmap(trainer.init), out_shardings=sharding),
+            init=jax.jit(jax.vmap(trainer.init), out_shardings=sharding, compiler_options=options),
             # The state is donated: each chunk's output reuses the previous chunk's buffers.
             run_chunk=jax.jit(
                 jax.vmap(trainer.run_chunk),
                 donate_argnums=0,
                 in_shardings=sharding,
                 out_shardings=sharding,
+                compiler_options=options,
             ),
         )
 

@@ -1,0 +1,129 @@
+"""Meta-World's own CPU env beside our MJX port: recorded states and scripted-policy success.
+
+Meta-World ships a scripted expert for every task (`metaworld.policies`). Running it on both envs
+over the same tasks checks the port end to end (physics, observation, reward, success) without
+any learning. The expert reads the goal, which ML1 hides, so it is shown the task's goal in the
+observation's last 3 entries on both sides.
+
+    python -m hyperjax.envs.meta_world_reference [--tasks 50] [--steps 500]
+
+prints the success table of docs/fidelity.md ("Meta-World").
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hyperjax.envs.meta_world import MetaWorldML1, require_metaworld
+
+POLICIES = {"pick-place": "SawyerPickPlaceV3Policy"}
+
+
+def expert(task: str):
+    import metaworld.policies
+
+    return getattr(metaworld.policies, POLICIES[task])()
+
+
+def reference_env(env: MetaWorldML1, split: str, index: int):
+    """Meta-World's env for task `index` of `split`, reset, with the goal in its observation."""
+    metaworld = require_metaworld()
+    benchmark = metaworld.ML1(f"{env.task_name}-v3", seed=env.task_seed)
+    tasks = benchmark.train_tasks if split == "train" else benchmark.test_tasks
+    ref = benchmark.train_classes[f"{env.task_name}-v3"]()
+    ref.set_task(tasks[index])
+    obs, _ = ref.reset()
+    return ref, with_goal(ref, obs)
+
+
+def with_goal(ref, obs: np.ndarray) -> np.ndarray:
+    """The observation with the goal ML1 hides (zeros there) shown, for the expert."""
+    obs = obs.copy()
+    obs[-3:] = ref._target_pos
+    return obs
+
+
+def record(env: MetaWorldML1, split: str, index: int, steps: int) -> dict[str, np.ndarray]:
+    """The expert on Meta-World's env: per step the state, action, observation, reward, success."""
+    ref, obs = reference_env(env, split, index)
+    policy = expert(env.task_name)
+    rows: dict[str, list] = {k: [] for k in ("qpos", "qvel", "mocap_pos", "action", "obs")}
+    rows.update(reward=[], success=[], reset_obs=[obs.copy()])
+    for _ in range(steps):
+        action = policy.get_action(obs)
+        obs, reward, _, _, info = ref.step(action)
+        obs = with_goal(ref, obs)
+        for key, value in (
+            ("qpos", ref.data.qpos),
+            ("qvel", ref.data.qvel),
+            ("mocap_pos", ref.data.mocap_pos[0]),
+            ("action", action),
+            ("obs", obs),
+        ):
+            rows[key].append(np.array(value))
+        rows["reward"].append(reward)
+        rows["success"].append(info["success"])
+    return {k: np.asarray(v) for k, v in rows.items()}
+
+
+def reference_success(env: MetaWorldML1, split: str, num_tasks: int, steps: int) -> np.ndarray:
+    """Per task: did the expert succeed at some step of an episode on Meta-World's env."""
+    policy = expert(env.task_name)
+    out = np.zeros(num_tasks)
+    for index in range(num_tasks):
+        ref, obs = reference_env(env, split, index)
+        for _ in range(steps):
+            obs, _, _, _, info = ref.step(policy.get_action(obs))
+            obs = with_goal(ref, obs)
+            out[index] = max(out[index], info["success"])
+    return out
+
+
+def port_success(env: MetaWorldML1, split: str, num_tasks: int, steps: int) -> np.ndarray:
+    """The same on our MJX env: all tasks as one vmapped batch, the expert on the host."""
+    policy = expert(env.task_name)
+    tasks = jnp.asarray(env.tasks[split][:num_tasks])
+    options = {"compiler_options": getattr(env, "cpu_compiler_options", None)}
+    if jax.default_backend() != "cpu":
+        options = {}
+    reset = jax.jit(jax.vmap(env.reset_to_task), **options)
+    step = jax.jit(jax.vmap(env.step), **options)
+    state = reset(jax.random.split(jax.random.PRNGKey(0), num_tasks), tasks)
+    success = np.zeros(num_tasks)
+    goals = np.asarray(tasks[:, 3:])
+    for _ in range(steps):
+        obs = np.array(state.obs)
+        obs[:, -3:] = goals
+        action = np.stack([policy.get_action(o) for o in obs]).astype(np.float32)
+        state = step(state, jnp.asarray(action))
+        success = np.maximum(success, np.asarray(state.metrics["success"]))
+    return success
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="pick-place", choices=sorted(POLICIES))
+    parser.add_argument("--tasks", type=int, default=50, help="tasks per split (ML1 has 50)")
+    parser.add_argument("--steps", type=int, default=500, help="steps per episode")
+    args = parser.parse_args()
+    env = MetaWorldML1(args.task)
+    print("| task | split | tasks | Meta-World (CPU MuJoCo) | hyperjax (MJX) | seconds (MJX) |")
+    print("|---|---|---|---|---|---|")
+    for split in ("train", "test"):
+        ref = reference_success(env, split, args.tasks, args.steps)
+        start = time.perf_counter()
+        ours = port_success(env, split, args.tasks, args.steps)
+        seconds = time.perf_counter() - start
+        print(
+            f"| {args.task} | {split} | {args.tasks} | {ref.mean():.2f} | {ours.mean():.2f} | "
+            f"{seconds:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
