@@ -361,8 +361,8 @@ class MetaWorldML1(MetaEnv):
         pad_margin, xz_margin, obj_radius = 0.05, 0.005, 0.015
         tcp = self._tcp(data)
         right_pad, left_pad = data.xpos[self._pads[0]], data.xpos[self._pads[1]]
-        # Meta-World's "initial" pad positions (`init_right_pad`, sawyer_pick_place_v3.py:155-156) are views
-        # of MuJoCo's live `xpos` (as they were under mujoco-py in the authors' copy), so the
+        # Meta-World's "initial" pad positions (`init_right_pad`, sawyer_pick_place_v3.py:155-156)
+        # are views of MuJoCo's live `xpos` (as under mujoco-py in the authors' copy), so the
         # margins follow the pads as they move: kept, since it defines the reward.
         right_margin = jnp.abs(jnp.abs(obj[1] - right_pad[1]) - pad_margin)
         left_margin = jnp.abs(jnp.abs(obj[1] - left_pad[1]) - pad_margin)
