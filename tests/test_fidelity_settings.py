@@ -314,6 +314,9 @@ ML1 = {
 }
 AUTHORS["reacher-goal"] = ML1
 AUTHORS["pusher-goal"] = ML1
+# Meta-World itself: v2's max_path_length (H environments/metaworld_v2/metaworld/envs/mujoco/
+# sawyer_xyz/sawyer_xyz_env.py:86; utils/helpers.py:99 sets the time limit from it).
+AUTHORS["ml1"] = {**ML1, "episode_length": 500}
 
 # experiments/demo.yaml's `full` variant: the paper's grid-world RNN+HN (RL2 with a Bias-HyperInit
 # hypernetwork): H config/gridworld/args_grid_varibad.py (":N" below), the grid set's flags
@@ -338,6 +341,7 @@ EVAL = {
     "grid-world": (5, 16),  # all_envs.py:33 (over args_grid_varibad.py:165's 500), :55
     "reacher-goal": (25, 8),  # args_ml1_pickplace_varibad.py:180, :61
     "pusher-goal": (25, 8),
+    "ml1": (25, 8),
 }
 
 

@@ -14,8 +14,8 @@ The scene, the task sets and the rules are Meta-World's own, read from the insta
   (sawyer_xyz_env.py:475-527, :610-620, :664-682).
 - Reward, `success`: the pick-place "v2" reward, transcribed from
   `SawyerPickPlaceEnvV3.compute_reward` / `_gripper_caging_reward` (sawyer_pick_place_v3.py:
-  201-339) and dm_control's tolerance (utils/reward_utils.py); success when the object is within
-  7 cm of the goal (sawyer_pick_place_v3.py:105). 500 steps, never terminates.
+  180-293) and dm_control's tolerance (utils/reward_utils.py); success when the object is within
+  7 cm of the goal (sawyer_pick_place_v3.py:98). 500 steps, never terminates.
 - Reset: the hand settled for 50 frames at its start with the gripper open (`_reset_hand`,
   sawyer_xyz_env.py:684-695) then the object put at the task's position at rest. Everything but
   the object's place is the same for every task, so the settle runs once, on CPU MuJoCo.
@@ -64,7 +64,7 @@ OBJECT_OBS = 14  # object pos+quat slots in an observation (Meta-World's `_obs_o
 # rows are 12 long, the 12th (the weld's torque scale's neighbour) keeps the compiled value.
 WELD_DATA = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 5.0])
 
-# SawyerPickPlaceEnvV3: hand start and the hand's reachable box (sawyer_pick_place_v3.py:37-53).
+# SawyerPickPlaceEnvV3: hand start and the hand's reachable box (sawyer_pick_place_v3.py:40-45, 59-63).
 PICK_PLACE = {
     "hand_init_pos": np.array([0.0, 0.6, 0.2]),
     "mocap_low": np.array([-0.5, 0.40, 0.05]),
@@ -357,7 +357,7 @@ class MetaWorldML1(MetaEnv):
         return reward, metrics
 
     def _caging_reward(self, data, action, obj, obj_init) -> jax.Array:
-        """`SawyerPickPlaceEnvV3._gripper_caging_reward` (sawyer_pick_place_v3.py:201-268)."""
+        """`SawyerPickPlaceEnvV3._gripper_caging_reward` (sawyer_pick_place_v3.py:180-248)."""
         pad_margin, xz_margin, obj_radius = 0.05, 0.005, 0.015
         tcp = self._tcp(data)
         right_pad, left_pad = data.xpos[self._pads[0]], data.xpos[self._pads[1]]
