@@ -1,6 +1,7 @@
 """Evaluation on fresh tasks: one trial per env, mean actions, memory carried across episodes."""
 
 import csv
+import json
 
 import jax
 import numpy as np
@@ -11,6 +12,7 @@ from test_train import TINY_BANDIT
 from hyperjax import cli
 from hyperjax.algos.ppo import PPOHParams
 from hyperjax.config import EncoderConfig, PolicyConfig, TrainConfig
+from hyperjax.errors import ConfigError
 from hyperjax.evaluate import make_evaluate
 from hyperjax.sweep import GroupProgram, plan_runs, run_sweep
 from hyperjax.train import make_train
@@ -83,3 +85,49 @@ def test_eval_command_and_periodic_evaluation(tmp_path, capsys):
 
     assert cli.main(["eval", str(tmp_path / "ev"), "--splits", "validation"]) == 2
     assert "splits: unknown value 'validation'" in capsys.readouterr().err
+
+
+def test_evaluation_trials_can_be_longer_than_training_trials():
+    """The authors evaluate Meta-World on 10-episode trials after training on 2 (H
+    metalearner.py:410-413): an evaluation may run K episodes per trial, as long as the policy's
+    episode flag stays (K > 1 exactly when training's trials have several episodes)."""
+    cfg = TrainConfig(
+        env="grid-world",
+        policy=PolicyConfig(state_embed_dim=16, hidden=(16,)),
+        encoder=EncoderConfig(gru_dim=16),
+    )
+    trainer = make_train(cfg)
+    params = trainer.agent.init(jax.random.key(0), "bias_hyperinit")
+    state = trainer.init(jax.random.key(1), params, PPOHParams.from_config(cfg.ppo))
+    metrics = jax.jit(make_evaluate(cfg, trainer, "train", 16, episodes=7))(
+        state, jax.random.key(2)
+    )
+    returns = np.asarray(metrics["episode_return"])
+    assert returns.shape == (7,) and np.asarray(metrics["success"]).shape == (7,)
+    assert np.all(returns >= -1.5 - 1e-5) and np.all(returns <= 15)
+    assert float(metrics["trial_return"]) == pytest.approx(returns.sum(), rel=1e-5)
+    with pytest.raises(ConfigError, match="eval.episodes: 1 cannot evaluate .* allowed: 2 or more"):
+        make_evaluate(cfg, trainer, "train", 16, episodes=1)
+
+
+def test_sweep_evaluates_with_its_own_episode_count(tmp_path, capsys):
+    argv = ["sweep", "--inits", "standard", "--seeds", "0", "--name", "ep", "--eval-every", "2"]
+    argv += ["--runs-dir", str(tmp_path), "--eval-trials", "8", "--eval-episodes", "3", *TINY]
+    assert cli.main(argv) == 0
+    run = tmp_path / "ep"
+    assert json.loads((run / "config.json").read_text())["eval"]["episodes"] == 3
+    header = (run / "eval.csv").read_text().splitlines()[0].split(",")
+    assert [k for k in header if k.startswith("episode_return_")] == [
+        f"episode_return_{i}" for i in range(3)
+    ]
+    assert cli.main(["eval", str(run), "--trials", "8"]) == 0  # the sweep's 3 episodes
+    before = (run / "eval.csv").read_bytes()
+    capsys.readouterr()
+    assert cli.main(["eval", str(run), "--trials", "8", "--episodes", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "holds 3-episode evaluations, this one would have 5; allowed: 3" in err
+    assert (run / "eval.csv").read_bytes() == before
+    bad = ["sweep", "--inits", "standard", "--name", "bad", "--runs-dir", str(tmp_path)]
+    assert cli.main([*bad, "--eval-every", "2", "--eval-episodes", "1", *TINY]) == 2
+    assert "eval.episodes: 1 cannot evaluate" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -95,9 +95,8 @@ def test_cpu_variants_evaluate_often_and_cheaply(path):
             continue
         train = spec.train
         env = envs.env_class(train.env)
-        trial = (train.episode_length or env.episode_length) * (
-            train.episodes_per_trial or env.episodes_per_trial
-        )
+        episodes = schedule.episodes or train.episodes_per_trial or env.episodes_per_trial
+        trial = (train.episode_length or env.episode_length) * episodes
         points = -(-train.num_chunks // schedule.every)
         assert points >= min(8, train.num_chunks // 2) and points <= 16, (variant, points)
         share = 2 * schedule.trials * trial / (schedule.every * train.steps_per_chunk)

@@ -341,7 +341,8 @@ EVAL = {
     "grid-world": (5, 16),  # all_envs.py:33 (over args_grid_varibad.py:165's 500), :55
     "reacher-goal": (25, 8),  # args_ml1_pickplace_varibad.py:180, :61
     "pusher-goal": (25, 8),
-    "ml1": (25, 8),
+    # Meta-World evaluates 10-episode trials, and on both splits (H metalearner.py:410-413).
+    "ml1": (25, 8, 10),
 }
 
 
@@ -412,11 +413,12 @@ def test_our_config_expresses_every_setting(path):
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(EXPERIMENTS)))
 def test_base_variant_evaluates_at_the_authors_interval(path):
     """Every chunk, or the whole number of chunks nearest the authors' eval_interval in updates,
-    on their number of trials per split."""
+    on their number of trials per split, of their number of episodes (Meta-World: 10)."""
     spec, schedule = load_experiment(path), load_eval_schedule(path)
-    interval, trials = EVAL[spec.train.env]
+    interval, trials, *episodes = EVAL[spec.train.env]
     nearest = max(1, round(interval / spec.train.updates_per_chunk))
     assert (schedule.every, schedule.trials) == (nearest, trials)
+    assert schedule.episodes == (episodes[0] if episodes else None)
 
 
 def test_demo_full_variant_is_the_authors_grid_rnn_hn():

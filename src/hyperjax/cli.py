@@ -16,6 +16,7 @@ one exits with a one-line message naming the field.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -59,6 +60,7 @@ class SweepCommand(SweepSpec):
     eval_every: int = 0  # evaluate on fresh train and test tasks every N chunks (0: off); an
     # experiment file sets both with `eval: {every: N, trials: K}`, which these flags override
     eval_trials: int = 64  # trials per run and split in each evaluation
+    eval_episodes: int | None = None  # episodes per evaluation trial; None: the training trial's
     tensorboard: bool = False  # also write TensorBoard event files, one folder per run (tb/)
     wandb_project: str | None = None  # also log to Weights & Biases (if installed)
     max_runs_per_program: int | None = None
@@ -77,6 +79,7 @@ class EvalCommand:
     run_dir: tyro.conf.Positional[Path]
     trials: int = 256  # trials per run and split
     splits: tuple[str, ...] = ("train", "test")
+    episodes: int | None = None  # episodes per trial; None: the sweep's evaluation setting
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,7 @@ def _with_size(train: TrainConfig, size: str | None) -> TrainConfig:
 
 def execute_sweep(command: SweepCommand) -> Path:
     """Validate everything, then train, log and plot. Returns the run folder."""
+    from hyperjax.evaluate import evaluation_env
     from hyperjax.runlog import RunDirectory
     from hyperjax.sweep import plan_runs
 
@@ -200,6 +204,8 @@ def execute_sweep(command: SweepCommand) -> Path:
     check_positive("eval_trials", command.eval_trials)
     if command.eval_every < 0:
         raise ConfigError(f"eval_every: must be >= 0 (0: off), got {command.eval_every}")
+    if command.eval_episodes is not None:
+        evaluation_env(train, "test", command.eval_episodes)  # fits the policy, before any write
     run_dir = RunDirectory(command.runs_dir / command.name)
     run_dir.check_writable(command.overwrite)
     if command.tensorboard and is_primary_process():
@@ -212,7 +218,11 @@ def execute_sweep(command: SweepCommand) -> Path:
     spec = dataclasses.replace(spec, train=train)
     spec_dict = _as_json(spec_to_dict(with_rates_that_run(spec)))
     checkpoint = {"every": command.checkpoint_every, "keep": command.keep_checkpoints}
-    evaluation = {"every": command.eval_every, "trials": command.eval_trials}
+    evaluation = {
+        "every": command.eval_every,
+        "trials": command.eval_trials,
+        "episodes": command.eval_episodes,
+    }
     logging = {"tensorboard": command.tensorboard, "wandb_project": command.wandb_project}
     if command.max_runs_per_program is not None:
         check_positive("max_runs_per_program", command.max_runs_per_program)
@@ -305,6 +315,7 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
         on_resumed=run_dir.drop_rows_from,  # after the restore succeeded, not before
         eval_every=evaluation["every"],
         eval_trials=evaluation["trials"],
+        eval_episodes=evaluation.get("episodes"),
         on_eval_rows=run_dir.append_eval,
         max_runs_per_program=config.get("memory", {}).get("max_runs_per_program"),
     )
@@ -332,6 +343,7 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
 
 def _eval(argv: list[str]) -> None:
     from hyperjax.checkpoint import SweepCheckpointer
+    from hyperjax.evaluate import evaluation_env
     from hyperjax.experiment import spec_from_dict
     from hyperjax.runlog import RunDirectory
     from hyperjax.sweep import evaluate_groups, plan_runs, restore_sweep
@@ -348,11 +360,29 @@ def _eval(argv: list[str]) -> None:
     max_runs = config.get("memory", {}).get("max_runs_per_program")
     step, programs, states = restore_sweep(spec.train, runs, checkpointer, config["spec"], max_runs)
     checkpointer.close()
-    rows = evaluate_groups(programs, states, command.trials, step - 1, command.splits)
+    episodes = command.episodes
+    if episodes is None:
+        episodes = config.get("eval", {}).get("episodes")
+    _check_eval_file_fits(run_dir.path / EVAL_FILE, evaluation_env(spec.train, "test", episodes))
+    rows = evaluate_groups(programs, states, command.trials, step - 1, command.splits, episodes)
     run_dir.append_eval(rows)
     print(f"checkpoint after chunk {step}: {command.trials} fresh trials per run and split")
     print(eval_table(rows))
     print(f"rows appended to {run_dir.path / EVAL_FILE}")
+
+
+def _check_eval_file_fits(path: Path, env) -> None:
+    """Refuse (before compiling) rows that eval.csv's header would cut: another episode count."""
+    if not path.exists():
+        return
+    with path.open(newline="") as f:
+        header = next(csv.reader(f), [])
+    held = sum(1 for key in header if key.startswith("episode_return_"))
+    if held and held != env.episodes_per_trial:
+        raise ConfigError(
+            f"episodes: {path} holds {held}-episode evaluations, this one would have "
+            f"{env.episodes_per_trial}; allowed: {held} (or evaluate a copy of the run folder)"
+        )
 
 
 def eval_table(rows: list[dict]) -> str:
@@ -444,6 +474,7 @@ def _sweep(argv: list[str]) -> None:
             **{f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)},
             eval_every=schedule.every,
             eval_trials=schedule.trials,
+            eval_episodes=schedule.episodes,
         )
     elif variant is not None:
         raise ConfigError("variant: needs --experiment")

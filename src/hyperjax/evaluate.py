@@ -16,19 +16,39 @@ import jax.numpy as jnp
 
 from hyperjax import envs
 from hyperjax.config import TrainConfig
-from hyperjax.errors import check_choice, check_positive
+from hyperjax.errors import ConfigError, check_choice, check_positive
 from hyperjax.nets import distributions
 from hyperjax.train import Trainer, TrainState
 
 
+def evaluation_env(cfg: TrainConfig, split: str, episodes: int | None = None) -> envs.TrialWrapper:
+    """The env an evaluation runs: training's, with trials of `episodes` episodes if given (the
+    authors evaluate Meta-World on 10-episode trials after training on 2). A policy reads an
+    episode flag when a trial has more than one episode, so both must have one, or neither."""
+    overrides = cfg.env_overrides()
+    env = envs.make(cfg.env, split=split, **overrides)
+    if episodes is None or episodes == env.episodes_per_trial:
+        return env
+    check_positive("eval.episodes", episodes)
+    if (episodes > 1) != env.has_episode_flag:
+        raise ConfigError(
+            f"eval.episodes: {episodes} cannot evaluate a policy trained on trials of "
+            f"{env.episodes_per_trial} episode(s) (the episode flag would "
+            f"{'appear' if episodes > 1 else 'vanish'}); allowed: "
+            + ("2 or more" if env.has_episode_flag else "1")
+        )
+    return envs.make(cfg.env, split=split, **{**overrides, "episodes_per_trial": episodes})
+
+
 def make_evaluate(
-    cfg: TrainConfig, trainer: Trainer, split: str, num_trials: int
+    cfg: TrainConfig, trainer: Trainer, split: str, num_trials: int, episodes: int | None = None
 ) -> Callable[[TrainState, jax.Array], dict[str, jax.Array]]:
-    """A pure function (one run's TrainState, key) -> metrics of `num_trials` fresh trials:
-    episode_return (k,) and success (k,) per episode index, and trial_return, all means."""
+    """A pure function (one run's TrainState, key) -> metrics of `num_trials` fresh trials of
+    `episodes` episodes (None: training's): episode_return (k,) and success (k,) per episode
+    index, and trial_return, all means."""
     check_choice("split", split, envs.SPLITS)
     check_positive("eval_trials", num_trials)
-    env = envs.make(cfg.env, split=split, **cfg.env_overrides())
+    env = evaluation_env(cfg, split, episodes)
     agent = trainer.agent
     episodes = env.episodes_per_trial
 

@@ -42,15 +42,19 @@ class SweepSpec:
 @dataclass(frozen=True)
 class EvalSchedule:
     """Deterministic evaluation during training: every `every` chunks (and after the last), each
-    run on `trials` fresh trials of the train and the held-out test split; 0: off."""
+    run on `trials` fresh trials of the train and the held-out test split; 0: off. `episodes`:
+    episodes per evaluation trial (None: the training trial's)."""
 
     every: int = 0
     trials: int = 64
+    episodes: int | None = None
 
     def __post_init__(self) -> None:
         if self.every < 0:
             raise ConfigError(f"eval.every: must be >= 0 (0: off), got {self.every}")
         check_positive("eval.trials", self.trials)
+        if self.episodes is not None:
+            check_positive("eval.episodes", self.episodes)
 
 
 EVAL_KEY = "eval"  # the experiment file's key for its EvalSchedule (not a SweepSpec field)

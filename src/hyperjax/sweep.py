@@ -188,15 +188,15 @@ class GroupProgram:
     references: dict = field(default_factory=dict)  # scheme -> base-init RMS per layer
     _compiled: tuple | None = None  # (executable, seconds) from memory_bytes, reused by compile
 
-    def evaluator(self, split: str, num_trials: int) -> Callable:
+    def evaluator(self, split: str, num_trials: int, episodes: int | None = None) -> Callable:
         """jit(vmap) of `make_evaluate` over the runs (one shared key: common random tasks)."""
-        if (split, num_trials) not in self.evaluators:
-            evaluate = make_evaluate(self.cfg, self.trainer, split, num_trials)
-            self.evaluators[split, num_trials] = jax.jit(
+        if (split, num_trials, episodes) not in self.evaluators:
+            evaluate = make_evaluate(self.cfg, self.trainer, split, num_trials, episodes)
+            self.evaluators[split, num_trials, episodes] = jax.jit(
                 jax.vmap(evaluate, in_axes=(0, None)),
                 compiler_options=compiler_options(self.cfg.env),
             )
-        return self.evaluators[split, num_trials]
+        return self.evaluators[split, num_trials, episodes]
 
     @classmethod
     def build(
@@ -359,6 +359,7 @@ def run_sweep(
     on_resumed: Callable[[int], None] | None = None,
     eval_every: int = 0,
     eval_trials: int = 64,
+    eval_episodes: int | None = None,
     on_eval_rows: Callable[[list[dict]], None] | None = None,
     max_runs_per_program: int | None = None,
 ) -> SweepResult:
@@ -416,7 +417,9 @@ def run_sweep(
         # The chunk's evaluation is written before its checkpoint: a run killed between the
         # two resumes from the checkpoint before, which redoes the chunk and its evaluation.
         if eval_every and ((chunk + 1) % eval_every == 0 or final):
-            eval_rows = evaluate_groups(programs, states, eval_trials, chunk)
+            eval_rows = evaluate_groups(
+                programs, states, eval_trials, chunk, episodes=eval_episodes
+            )
             if on_eval_rows is not None:
                 on_eval_rows(eval_rows)
         if checkpointer is not None:
@@ -439,14 +442,16 @@ def evaluate_groups(
     num_trials: int,
     chunk: int,
     splits: Sequence[str] = EVAL_SPLITS,
+    episodes: int | None = None,
 ) -> list[dict]:
-    """Every run of every group on `num_trials` fresh trials of each split: one row per run and
-    split. The tasks depend on `chunk` only, so all runs and methods face the same ones."""
+    """Every run of every group on `num_trials` fresh trials (of `episodes` episodes; None:
+    training's) of each split: one row per run and split. The tasks depend on `chunk` only, so
+    all runs and methods face the same ones."""
     key = jax.random.fold_in(jax.random.key(2022), chunk)
     rows = []
     for program in programs:
         for split in splits:
-            metrics = program.evaluator(split, num_trials)(states[program.name], key)
+            metrics = program.evaluator(split, num_trials, episodes)(states[program.name], key)
             rows.extend(evaluation_rows(program.runs, to_host(metrics), split, chunk))
     return rows
 

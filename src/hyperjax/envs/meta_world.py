@@ -60,11 +60,11 @@ ACTION_SCALE = 1.0 / 100
 HAND_SPACE = (np.array([-0.525, 0.348, -0.0525]), np.array([0.525, 1.025, 0.7]))
 MOCAP_QUAT = np.array([1.0, 0.0, 1.0, 0.0])
 OBJECT_OBS = 14  # object pos+quat slots in an observation (Meta-World's `_obs_obj_max_len`)
-# Meta-World's welds as `reset_mocap_welds` writes them (sawyer_xyz_env.py:133-140); MuJoCo 3.17's
-# rows are 12 long, the 12th (the weld's torque scale's neighbour) keeps the compiled value.
+# Meta-World's welds as `reset_mocap_welds` writes them (sawyer_xyz_env.py:133-140): 11 numbers,
+# MuJoCo 3.3's row length. MuJoCo 3.17's rows are 12 long; the 12th keeps its compiled value.
 WELD_DATA = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 5.0])
 
-# SawyerPickPlaceEnvV3: hand start and the hand's reachable box (sawyer_pick_place_v3.py:40-45, 59-63).
+# SawyerPickPlaceEnvV3: the hand's start and reachable box (sawyer_pick_place_v3.py:40-45, 59-63).
 PICK_PLACE = {
     "hand_init_pos": np.array([0.0, 0.6, 0.2]),
     "mocap_low": np.array([-0.5, 0.40, 0.05]),
@@ -87,10 +87,15 @@ def require_metaworld():
 
 
 def _reset_mocap_welds(self) -> None:
-    """Meta-World's weld reset, writing its 11 numbers into MuJoCo 3.17's 12-long rows."""
-    for i in range(self.model.neq):
-        if self.model.eq_type[i] == mujoco.mjtEq.mjEQ_WELD:
-            self.model.eq_data[i, : len(WELD_DATA)] = WELD_DATA
+    """`SawyerMocapBase.reset_mocap_welds` as Meta-World means it, on MuJoCo 3.17's rows."""
+    set_mocap_welds(self.model)
+
+
+def set_mocap_welds(model: mujoco.MjModel) -> None:
+    """Write Meta-World's weld data into the first 11 entries of every weld's row."""
+    for i in range(model.neq):
+        if model.eq_type[i] == mujoco.mjtEq.mjEQ_WELD:
+            model.eq_data[i, : len(WELD_DATA)] = WELD_DATA
 
 
 def check_task(task: str) -> None:
@@ -123,9 +128,7 @@ def sawyer_model(xml: str, max_contacts: int = 16, prism_sides: int = 16) -> muj
         geom.margin = 0.0
     spec.add_numeric(name="max_contact_points", data=[float(max_contacts)])
     model = spec.compile()
-    for i in range(model.neq):
-        if model.eq_type[i] == mujoco.mjtEq.mjEQ_WELD:
-            model.eq_data[i, : len(WELD_DATA)] = WELD_DATA
+    set_mocap_welds(model)
     return model
 
 
