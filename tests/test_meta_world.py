@@ -27,6 +27,11 @@ def env():
     return envs.make_meta_env("ml1")
 
 
+@pytest.fixture(scope="module", params=["reach", "push", "pick-place"])
+def any_env(request):
+    return envs.make_meta_env("ml1", task=request.param)
+
+
 def test_task_sets_are_ml1s_own(env):
     import metaworld
 
@@ -41,10 +46,10 @@ def test_task_sets_are_ml1s_own(env):
     assert rows.any(1).all() and len(np.unique(rows.argmax(1))) > 20
 
 
-def test_observation_and_reward_match_metaworld_on_its_states(env):
-    """70 steps of the expert on Meta-World's env (reach, grasp, lift, carry): our observation,
-    reward and success computed from each recorded state equal Meta-World's."""
-    split, index = "train", 3
+def test_observation_and_reward_match_metaworld_on_its_states(any_env):
+    """70 steps of the expert on Meta-World's env (pick-place: reach, grasp, lift, carry): our
+    observation, reward and success computed from each recorded state equal Meta-World's."""
+    env, split, index = any_env, "train", 3
     rec = reference.record(env, split, index, steps=70)
     task = jnp.asarray(env.tasks[split][index])
 
@@ -64,12 +69,16 @@ def test_observation_and_reward_match_metaworld_on_its_states(env):
     np.testing.assert_allclose(obs[:, :36], rec["obs"][:, :36], atol=2e-5)
     np.testing.assert_allclose(reward, rec["reward"], rtol=1e-3, atol=1e-4)
     np.testing.assert_array_equal(metrics["success"], rec["success"])
-    # The recording covers the reward's branches: grasp-and-lift bonus and the goal reached.
-    assert rec["reward"].min() < 1.0 and (rec["reward"] > 1.0).any() and rec["success"].any()
+    # The recording covers the reward's branches: for the object tasks the grasp bonus, and the
+    # goal reached (reward 10).
+    assert rec["success"].any() and rec["reward"].max() == 10.0
+    if env.task_name != "reach":
+        assert rec["reward"].min() < 1.0 and ((rec["reward"] > 1.0) & (rec["reward"] < 10.0)).any()
 
 
-def test_reset_matches_metaworlds(env):
+def test_reset_matches_metaworlds(any_env):
     """The settled hand and the object at the task's start: Meta-World's first observation."""
+    env = any_env
     _, ref_obs = reference.reference_env(env, "test", 7)
     state = jax.jit(env.reset_to_task)(jax.random.key(0), jnp.asarray(env.tasks["test"][7]))
     # Hand and object positions agree to 1e-6; the object's quaternion to 2e-4 (it settles on the
@@ -90,9 +99,9 @@ def test_expert_succeeds_as_on_metaworld(env):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("split", ["train", "test"])
-def test_expert_success_rate_within_10_points_on_all_50_tasks(env, split):
-    ref = reference.reference_success(env, split, 50, 150)
-    ours = reference.port_success(env, split, 50, 150)
+def test_expert_success_rate_within_10_points_on_all_50_tasks(any_env, split):
+    ref = reference.reference_success(any_env, split, 50, 150)
+    ours = reference.port_success(any_env, split, 50, 150)
     assert abs(ours.mean() - ref.mean()) <= 0.10, (ours.mean(), ref.mean())
     assert ref.mean() >= 0.9
 
@@ -107,7 +116,7 @@ def test_trial_wrapper_runs_two_500_step_episodes(env):
     ("overrides", "message"),
     [
         ({"task": "door-open"}, "env.task: Meta-World task 'door-open' is not ported"),
-        ({"task": "lever-pull"}, "allowed: pick-place"),
+        ({"task": "lever-pull"}, "allowed: reach, push, pick-place"),
         ({"task": "pick-plce"}, "env.task"),
         ({"max_contacts": 0}, "env.max_contacts"),
         ({"backend": "spring"}, "env.backend: unknown option"),

@@ -1,4 +1,4 @@
-"""Meta-World's ML1 Pick-Place (Yu et al. 2019; the `metaworld` package, 3.1.1) stepped by MJX.
+"""Meta-World's ML1 Reach, Push and Pick-Place (Yu et al. 2019; `metaworld` 3.1.1) stepped by MJX.
 
 The scene, the task sets and the rules are Meta-World's own, read from the installed package
 (`metaworld.asset_path_utils`, `metaworld.ML1`), not copied here. What Meta-World does on the CPU
@@ -12,15 +12,15 @@ The scene, the task sets and the rules are Meta-World's own, read from the insta
   ML1's partial observability. Positions after the step (its `mj_forward`), the whole vector clipped
   to the observation space; at a reset, the previous 18 are the current ones
   (sawyer_xyz_env.py:475-527, :610-620, :664-682).
-- Reward, `success`: the pick-place "v2" reward, transcribed from
-  `SawyerPickPlaceEnvV3.compute_reward` / `_gripper_caging_reward` (sawyer_pick_place_v3.py:
-  180-293) and dm_control's tolerance (utils/reward_utils.py); success when the object is within
-  7 cm of the goal (sawyer_pick_place_v3.py:98). 500 steps, never terminates.
+- Reward, `success`: each class's "v2" reward and success flag (`meta_world_rewards`; e.g.
+  pick-place: the object within 7 cm of the goal, sawyer_pick_place_v3.py:98). 500 steps, never
+  terminates.
 - Reset: the hand settled for 50 frames at its start with the gripper open (`_reset_hand`,
   sawyer_xyz_env.py:684-695) then the object put at the task's position at rest. Everything but
   the object's place is the same for every task, so the settle runs once, on CPU MuJoCo.
 - Tasks: ML1's 50 train and 50 test tasks (`metaworld.ML1(name, seed)`, __init__.py:271-299),
-  each a random vector (object xyz, goal xyz). A task vector here is that vector.
+  each a random vector (object xyz, goal xyz). A task vector here is that vector (push puts
+  object and goal at the object's resting height, as its `reset_model`).
 
 What MJX cannot run as Meta-World wrote it (docs/fidelity.md, "Meta-World"): the object's
 cylinder becomes a 16-sided convex prism (MJX has no cylinder-box collision), collision hulls keep
@@ -31,8 +31,8 @@ pairs), the floor 0.9 m below the table top does not collide, and each step keep
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -43,10 +43,28 @@ from jax.scipy.spatial.transform import Rotation
 from mujoco import mjx
 
 from hyperjax.envs.base import SPLITS, MetaEnv
+from hyperjax.envs.meta_world_rewards import METRICS, REWARDS, Scene
 from hyperjax.errors import ConfigError, check_choice, check_positive
 
-# Tasks that run here, with the XML Meta-World's class loads.
-ML1_TASKS = {"pick-place": "sawyer_xyz/sawyer_pick_place_v3.xml"}
+
+@dataclasses.dataclass(frozen=True)
+class SawyerTask:
+    """One Meta-World task class: the scene its class loads (MW `model_name`), its scripted
+    expert (`metaworld.policies`), and whether its object and goal sit at the object's resting
+    height rather than the task vector's z (push: MW envs/sawyer_push_v3.py:148-149)."""
+
+    xml: str
+    expert: str
+    at_rest_height: bool = False
+
+
+# The ML1 task classes that run here. All three share the hand's start and reachable box (MW
+# envs/sawyer_{reach,push,pick_place}_v3.py `hand_low`, `hand_high`, `hand_init_pos`).
+ML1_TASKS = {
+    "reach": SawyerTask("sawyer_xyz/sawyer_reach_v3.xml", "SawyerReachV3Policy"),
+    "push": SawyerTask("sawyer_xyz/sawyer_push_v3.xml", "SawyerPushV3Policy", at_rest_height=True),
+    "pick-place": SawyerTask("sawyer_xyz/sawyer_pick_place_v3.xml", "SawyerPickPlaceV3Policy"),
+}
 # Meta-World's ML10 split (env_dict.py:336-356); not ported yet, named so a user gets a clear
 # error rather than "unknown".
 ML10_TRAIN = (
@@ -64,8 +82,9 @@ OBJECT_OBS = 14  # object pos+quat slots in an observation (Meta-World's `_obs_o
 # MuJoCo 3.3's row length. MuJoCo 3.17's rows are 12 long; the 12th keeps its compiled value.
 WELD_DATA = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 5.0])
 
-# SawyerPickPlaceEnvV3: the hand's start and reachable box (sawyer_pick_place_v3.py:40-45, 59-63).
-PICK_PLACE = {
+# The hand's start and reachable box (MW sawyer_pick_place_v3.py:40-45, 59-63; the same in reach
+# and push).
+HAND = {
     "hand_init_pos": np.array([0.0, 0.6, 0.2]),
     "mocap_low": np.array([-0.5, 0.40, 0.05]),
     "mocap_high": np.array([0.5, 1.0, 0.5]),
@@ -167,22 +186,6 @@ def ml1_task_vectors(task: str, seed: int) -> dict[str, np.ndarray]:
     }
 
 
-def _tolerance_long_tail(x, low, high, margin, value_at_margin=0.1):
-    """dm_control's `tolerance(x, (low, high), margin, "long_tail")` (reward_utils.py)."""
-    in_bounds = (low <= x) & (x <= high)
-    safe_margin = jnp.where(margin > 0, margin, 1.0)
-    d = jnp.where(x < low, low - x, x - high) / safe_margin
-    scale = np.sqrt(1.0 / value_at_margin - 1.0)
-    outside = jnp.where(margin > 0, 1.0 / ((d * scale) ** 2 + 1.0), 0.0)
-    return jnp.where(in_bounds, 1.0, outside)
-
-
-def _hamacher(a, b):
-    """reward_utils.hamacher_product: ab / (a + b - ab), 0 when both are 0."""
-    denominator = a + b - a * b
-    return jnp.where(denominator > 0, a * b / jnp.where(denominator > 0, denominator, 1.0), 0.0)
-
-
 class MetaWorldML1(MetaEnv):
     """ML1 on MJX: one Meta-World task class, its 50 train and 50 test goals.
 
@@ -206,9 +209,11 @@ class MetaWorldML1(MetaEnv):
         self.task_name = task
         self.task_seed = int(task_seed)
         self.tasks = ml1_task_vectors(task, self.task_seed)
-        self.mj_model = sawyer_model(ML1_TASKS[task], int(max_contacts))
+        self.spec = ML1_TASKS[task]
+        self._reward = REWARDS[task]
+        self.mj_model = sawyer_model(self.spec.xml, int(max_contacts))
         self.sys = mjx.put_model(self.mj_model)
-        settled = settle_hand(self.mj_model, PICK_PLACE["hand_init_pos"])
+        settled = settle_hand(self.mj_model, HAND["hand_init_pos"])
         self._settled = mjx.put_data(self.mj_model, settled)
         self._table = {s: jnp.asarray(v) for s, v in self.tasks.items()}
         ids = functools.partial(mujoco.mj_name2id, self.mj_model)
@@ -231,6 +236,8 @@ class MetaWorldML1(MetaEnv):
         self._obj_qvel = int(self.mj_model.jnt_dofadr[ids(mujoco.mjtObj.mjOBJ_JOINT, "objjoint")])
         # Reset-time constants shared by every task (the hand settles the same way each time).
         self._init_tcp = jnp.asarray(settled.site_xpos[list(self._tcp_sites)].mean(0))
+        # Where the object rests after the hand's settle (push's `fix_extreme_obj_pos` z).
+        self._rest_height = float(settled.xpos[self._obj][2])
         high = np.r_[HAND_SPACE[1], 1.0, np.full(OBJECT_OBS, np.inf)]
         low = np.r_[HAND_SPACE[0], -1.0, np.full(OBJECT_OBS, -np.inf)]
         self._obs_low = jnp.asarray(np.r_[low, low, np.zeros(3)], jnp.float32)
@@ -268,7 +275,7 @@ class MetaWorldML1(MetaEnv):
     def _place_object(self, task: jax.Array) -> mjx.Data:
         """The settled hand with the object at rest at the task's start (`_set_obj_xyz`)."""
         data = self._settled
-        qpos = data.qpos.at[self._obj_qpos : self._obj_qpos + 3].set(task[:3])
+        qpos = data.qpos.at[self._obj_qpos : self._obj_qpos + 3].set(self.placement(task)[0])
         qvel = data.qvel.at[self._obj_qvel : self._obj_qvel + 6].set(0.0)
         return mjx.kinematics(self.sys, data.replace(qpos=qpos, qvel=qvel))
 
@@ -294,12 +301,12 @@ class MetaWorldML1(MetaEnv):
         info = {"task": task, "prev_obs": current}
         return State(data, obs, zero, zero, metrics, info)
 
-    metric_names = ("success", "near_object", "grasp_reward", "in_place_reward", "obj_to_target")
+    metric_names = METRICS
 
     def step(self, state: State, action: jax.Array) -> State:
         data = state.pipeline_state
         xyz = jnp.clip(action[:3], -1.0, 1.0) * ACTION_SCALE
-        mocap = jnp.clip(data.mocap_pos[0] + xyz, PICK_PLACE["mocap_low"], PICK_PLACE["mocap_high"])
+        mocap = jnp.clip(data.mocap_pos[0] + xyz, HAND["mocap_low"], HAND["mocap_high"])
         grip = jnp.clip(action[3], -1.0, 1.0)
         data = data.replace(
             mocap_pos=mocap[None].astype(data.mocap_pos.dtype),
@@ -323,61 +330,27 @@ class MetaWorldML1(MetaEnv):
         current = self._current_obs(data)
         obs = jnp.concatenate([current, prev, jnp.zeros(3, current.dtype)])
         obs = jnp.clip(obs, self._obs_low, self._obs_high)
-        reward, metrics = self.pick_place_reward(data, obs, action, task)
+        reward, metrics = self._reward(self._scene(data), obs, action, *self.placement(task))
         return obs, current, reward, metrics
+
+    def placement(self, task: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """The object's start and the goal a task vector gives (MW `reset_model`)."""
+        obj_init, target = task[:3], task[3:]
+        if self.spec.at_rest_height:
+            obj_init = obj_init.at[2].set(self._rest_height)
+            target = target.at[2].set(self._rest_height)
+        return obj_init, target
+
+    def _scene(self, data: mjx.Data) -> Scene:
+        return Scene(
+            tcp=self._tcp(data),
+            left_pad=data.xpos[self._pads[1]],
+            right_pad=data.xpos[self._pads[0]],
+            init_tcp=self._init_tcp,
+            hand_init_pos=jnp.asarray(HAND["hand_init_pos"], jnp.float32),
+        )
 
     def at_state(self, qpos: jax.Array, qvel: jax.Array, mocap_pos: jax.Array) -> mjx.Data:
         """MJX data at a given state (positions computed), e.g. one recorded on Meta-World's env."""
         data = self._settled.replace(qpos=qpos, qvel=qvel, mocap_pos=mocap_pos[None])
         return mjx.kinematics(self.sys, data)
-
-    # --- the reward ---
-
-    def pick_place_reward(
-        self, data: Any, obs: jax.Array, action: jax.Array, task: jax.Array
-    ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """`SawyerPickPlaceEnvV3.compute_reward` (v2) and `evaluate_state`'s success flags."""
-        obj_init, target = task[:3], task[3:]
-        tcp = self._tcp(data)
-        obj, tcp_opened = obs[4:7], obs[3]
-        obj_to_target = jnp.linalg.norm(obj - target)
-        tcp_to_obj = jnp.linalg.norm(obj - tcp)
-        in_place = _tolerance_long_tail(
-            obj_to_target, 0.0, 0.05, jnp.linalg.norm(obj_init - target)
-        )
-        grasped = self._caging_reward(data, action, obj, obj_init)
-        reward = _hamacher(grasped, in_place)
-        lifted = (tcp_to_obj < 0.02) & (tcp_opened > 0) & (obj[2] - 0.01 > obj_init[2])
-        reward = jnp.where(lifted, reward + 1.0 + 5.0 * in_place, reward)
-        reward = jnp.where(obj_to_target < 0.05, 10.0, reward)
-        metrics = {
-            "success": (obj_to_target <= 0.07).astype(jnp.float32),
-            "near_object": (tcp_to_obj <= 0.03).astype(jnp.float32),
-            "grasp_reward": grasped,
-            "in_place_reward": in_place,
-            "obj_to_target": obj_to_target,
-        }
-        return reward, metrics
-
-    def _caging_reward(self, data, action, obj, obj_init) -> jax.Array:
-        """`SawyerPickPlaceEnvV3._gripper_caging_reward` (sawyer_pick_place_v3.py:180-248)."""
-        pad_margin, xz_margin, obj_radius = 0.05, 0.005, 0.015
-        tcp = self._tcp(data)
-        right_pad, left_pad = data.xpos[self._pads[0]], data.xpos[self._pads[1]]
-        # Meta-World's "initial" pad positions (`init_right_pad`, sawyer_pick_place_v3.py:155-156)
-        # are views of MuJoCo's live `xpos` (as under mujoco-py in the authors' copy), so the
-        # margins follow the pads as they move: kept, since it defines the reward.
-        right_margin = jnp.abs(jnp.abs(obj[1] - right_pad[1]) - pad_margin)
-        left_margin = jnp.abs(jnp.abs(obj[1] - left_pad[1]) - pad_margin)
-        right = _tolerance_long_tail(obj[1] - right_pad[1], obj_radius, pad_margin, right_margin)
-        left = _tolerance_long_tail(left_pad[1] - obj[1], obj_radius, pad_margin, left_margin)
-        y_caging = _hamacher(left, right)
-        xz = jnp.array([0, 2])
-        init_distance = jnp.linalg.norm(obj_init[xz] - self._init_tcp[xz]) - xz_margin
-        xz_caging = _tolerance_long_tail(
-            jnp.linalg.norm(tcp[xz] - obj[xz]), 0.0, xz_margin, init_distance
-        )
-        closed = jnp.clip(action[-1], 0.0, 1.0)
-        caging = _hamacher(y_caging, xz_caging)
-        gripping = jnp.where(caging > 0.97, closed, 0.0)
-        return (_hamacher(caging, gripping) + caging) / 2

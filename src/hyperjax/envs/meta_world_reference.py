@@ -19,15 +19,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperjax.envs.meta_world import MetaWorldML1, require_metaworld
-
-POLICIES = {"pick-place": "SawyerPickPlaceV3Policy"}
+from hyperjax.envs.meta_world import ML1_TASKS, MetaWorldML1, require_metaworld
 
 
 def expert(task: str):
     import metaworld.policies
 
-    return getattr(metaworld.policies, POLICIES[task])()
+    return getattr(metaworld.policies, ML1_TASKS[task].expert)()
 
 
 def reference_env(env: MetaWorldML1, split: str, index: int):
@@ -95,7 +93,7 @@ def port_success(env: MetaWorldML1, split: str, num_tasks: int, steps: int) -> n
     step = jax.jit(jax.vmap(env.step), **options)
     state = reset(jax.random.split(jax.random.PRNGKey(0), num_tasks), tasks)
     success = np.zeros(num_tasks)
-    goals = np.asarray(tasks[:, 3:])
+    goals = np.asarray(jax.vmap(env.placement)(tasks)[1])
     for _ in range(steps):
         obs = np.array(state.obs)
         obs[:, -3:] = goals
@@ -107,22 +105,23 @@ def port_success(env: MetaWorldML1, split: str, num_tasks: int, steps: int) -> n
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default="pick-place", choices=sorted(POLICIES))
+    parser.add_argument("--tasks-of", nargs="+", default=list(ML1_TASKS), choices=list(ML1_TASKS))
     parser.add_argument("--tasks", type=int, default=50, help="tasks per split (ML1 has 50)")
     parser.add_argument("--steps", type=int, default=500, help="steps per episode")
     args = parser.parse_args()
-    env = MetaWorldML1(args.task)
     print("| task | split | tasks | Meta-World (CPU MuJoCo) | hyperjax (MJX) | seconds (MJX) |")
     print("|---|---|---|---|---|---|")
-    for split in ("train", "test"):
-        ref = reference_success(env, split, args.tasks, args.steps)
-        start = time.perf_counter()
-        ours = port_success(env, split, args.tasks, args.steps)
-        seconds = time.perf_counter() - start
-        print(
-            f"| {args.task} | {split} | {args.tasks} | {ref.mean():.2f} | {ours.mean():.2f} | "
-            f"{seconds:.0f} |"
-        )
+    for task in args.tasks_of:
+        env = MetaWorldML1(task)
+        for split in ("train", "test"):
+            ref = reference_success(env, split, args.tasks, args.steps)
+            start = time.perf_counter()
+            ours = port_success(env, split, args.tasks, args.steps)
+            seconds = time.perf_counter() - start
+            print(
+                f"| {task} | {split} | {args.tasks} | {ref.mean():.2f} | {ours.mean():.2f} | "
+                f"{seconds:.0f} |"
+            )
 
 
 if __name__ == "__main__":
