@@ -27,9 +27,9 @@ def env():
     return envs.make_meta_env("ml1")
 
 
-@pytest.fixture(scope="module", params=["reach", "push", "pick-place"])
+@pytest.fixture(scope="module", params=["ml1-reach", "ml1-push", "ml1"])
 def any_env(request):
-    return envs.make_meta_env("ml1", task=request.param)
+    return envs.make_meta_env(request.param)
 
 
 def test_task_sets_are_ml1s_own(env):
@@ -110,6 +110,8 @@ def test_trial_wrapper_runs_two_500_step_episodes(env):
     wrapped = envs.make("ml1")
     assert (wrapped.episode_length, wrapped.episodes_per_trial) == (500, 2)
     assert wrapped.observation_size == 40 and wrapped.action_size == 4
+    names = {n: envs.make_meta_env(n).task_name for n in ("ml1", "ml1-reach", "ml1-push")}
+    assert names == {"ml1": "pick-place", "ml1-reach": "reach", "ml1-push": "push"}
 
 
 @pytest.mark.parametrize(

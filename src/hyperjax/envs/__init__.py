@@ -29,7 +29,9 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "reacher-goal": ("hyperjax.envs.manipulation", "ReacherGoal"),
     "pusher-goal": ("hyperjax.envs.manipulation", "PusherGoal"),
     # Meta-World's own scene, tasks and rewards on MJX (needs the `metaworld` package).
-    "ml1": ("hyperjax.envs.meta_world", "MetaWorldML1"),
+    "ml1": ("hyperjax.envs.meta_world", "MetaWorldML1"),  # pick-place, the paper's
+    "ml1-reach": ("hyperjax.envs.meta_world", "MetaWorldML1Reach"),
+    "ml1-push": ("hyperjax.envs.meta_world", "MetaWorldML1Push"),
     # Single-task Brax env, for checking the learner against Brax's PPO (benchmarks/ppo_parity.py).
     "halfcheetah": ("hyperjax.envs.single_task", "HalfCheetah"),
 }

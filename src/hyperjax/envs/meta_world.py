@@ -354,3 +354,17 @@ class MetaWorldML1(MetaEnv):
         """MJX data at a given state (positions computed), e.g. one recorded on Meta-World's env."""
         data = self._settled.replace(qpos=qpos, qvel=qvel, mocap_pos=mocap_pos[None])
         return mjx.kinematics(self.sys, data)
+
+
+class MetaWorldML1Reach(MetaWorldML1):
+    """`ml1-reach`: ML1 Reach (`MetaWorldML1` with task "reach")."""
+
+    def __init__(self, task_seed: int = 0, max_contacts: int = 16):
+        super().__init__("reach", task_seed, max_contacts)
+
+
+class MetaWorldML1Push(MetaWorldML1):
+    """`ml1-push`: ML1 Push (`MetaWorldML1` with task "push")."""
+
+    def __init__(self, task_seed: int = 0, max_contacts: int = 16):
+        super().__init__("push", task_seed, max_contacts)
