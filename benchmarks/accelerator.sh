@@ -32,6 +32,9 @@ step env_throughput.py --envs grid-world cheetah-dir --batch-sizes 16 2048 --rep
 step env_throughput.py --envs cheetah-dir ant-dir humanoid-dir walker-params \
   --backends default mujoco --batch-sizes 16 2048 --steps 100 --repeats 3 \
   --csv-name env_throughput_mujoco
+# Meta-World's scenes on MJX (ML1 pick-place, reach, push) at the paper's 16 and at GPU batches.
+step env_throughput.py --envs ml1 ml1-reach ml1-push --batch-sizes 16 64 2048 --steps 100 \
+  --repeats 3 --csv-name env_throughput_metaworld
 step training_speed.py --cases grid-small-rl2 cheetah-small-rl2 --num-envs 2048 --updates 2 \
   --repeats 3 --csv-name training_speed_2048
 step brax_peer.py --envs 2048 --updates 4 --repeats 3

@@ -99,9 +99,12 @@ def test_expert_succeeds_as_on_metaworld(env):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("split", ["train", "test"])
-def test_expert_success_rate_within_10_points_on_all_50_tasks(any_env, split):
-    ref = reference.reference_success(any_env, split, 50, 150)
-    ours = reference.port_success(any_env, split, 50, 150)
+def test_expert_success_rate_within_10_points(any_env, split):
+    """Meta-World's expert on both envs, 150 steps (it succeeds by step 60-100): pick-place on
+    all 50 tasks of each split, reach and push on 20 (docs/fidelity.md has all 50 x 500 steps)."""
+    tasks = 50 if any_env.task_name == "pick-place" else 20
+    ref = reference.reference_success(any_env, split, tasks, 150)
+    ours = reference.port_success(any_env, split, tasks, 150)
     assert abs(ours.mean() - ref.mean()) <= 0.10, (ours.mean(), ref.mean())
     assert ref.mean() >= 0.9
 
