@@ -115,6 +115,11 @@ def test_sweep_evaluates_with_its_own_episode_count(tmp_path, capsys):
     argv += ["--runs-dir", str(tmp_path), "--eval-trials", "8", "--eval-episodes", "3", *TINY]
     assert cli.main(argv) == 0
     run = tmp_path / "ep"
+    # The sweep reports its last evaluation: return per episode and success, per split.
+    out = capsys.readouterr().out
+    assert "### Last evaluation (chunk 2)" in out and "| ep 1 | ep 2 | ep 3 | success" in out
+    assert "| standard | test | 1 |" in out and "| standard | train | 1 |" in out
+    assert "### Last evaluation (chunk 2)" in (run / "results.md").read_text()
     assert json.loads((run / "config.json").read_text())["eval"]["episodes"] == 3
     header = (run / "eval.csv").read_text().splitlines()[0].split(",")
     assert [k for k in header if k.startswith("episode_return_")] == [

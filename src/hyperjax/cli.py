@@ -334,6 +334,7 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
         print(f"diverged (updates stopped, results kept apart): {', '.join(result.diverged)}")
     if plot_results and is_primary_process():
         figure, table = write_report([run_dir.path], run_dir.path / "curves", csv_files=False)
+        table += last_evaluation_table(run_dir.path)
         (run_dir.path / "results.md").write_text(table + "\n")
         print(table)
         print(f"curves: {figure}")
@@ -383,6 +384,22 @@ def _check_eval_file_fits(path: Path, env) -> None:
             f"episodes: {path} holds {held}-episode evaluations, this one would have "
             f"{env.episodes_per_trial}; allowed: {held} (or evaluate a copy of the run folder)"
         )
+
+
+def last_evaluation_table(run_dir: Path) -> str:
+    """The sweep's last evaluation during training as `eval_table` (return per episode, success,
+    per method and split), under a heading; empty if it evaluated nothing."""
+    from hyperjax.runlog import read_metrics
+
+    if not (run_dir / EVAL_FILE).exists():
+        return ""
+    rows = read_metrics(run_dir, EVAL_FILE)
+    last = max(row["chunk"] for row in rows)
+    rows = [row for row in rows if row["chunk"] == last]
+    title = (
+        f"### Last evaluation (chunk {int(last) + 1}): mean actions on fresh tasks of each split"
+    )
+    return f"\n{title}\n\n{eval_table(rows)}\n"
 
 
 def eval_table(rows: list[dict]) -> str:
