@@ -361,7 +361,8 @@ def summarise(run_dirs: list[Path], out: Path, success: bool) -> dict:
 
 NO_EVAL_CURVE_NOTE = (
     "Note: these runs were evaluated fewer than twice during training (no `eval:` schedule "
-    "when they ran, or a single chunk), so the curves and train_curve are the training return, not the deterministic evaluation."
+    "when they ran, or a single chunk), so the curves and train_curve are the training return, "
+    "not the deterministic evaluation."
 )
 
 
