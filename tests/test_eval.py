@@ -46,7 +46,8 @@ def test_trained_rl2_agent_adapts_within_a_trial_on_fresh_tasks(trained_bandit):
         np.testing.assert_allclose(metrics["success"], returns)  # the bandit's success = reward
 
 
-def test_untrained_agent_on_the_grid_world_counts_every_episode_once():
+def _untrained_grid_agent():
+    """A small Bias-HyperInit agent on the grid world at its initial parameters."""
     cfg = TrainConfig(
         env="grid-world",
         policy=PolicyConfig(state_embed_dim=16, hidden=(16,)),
@@ -55,6 +56,11 @@ def test_untrained_agent_on_the_grid_world_counts_every_episode_once():
     trainer = make_train(cfg)
     params = trainer.agent.init(jax.random.key(0), "bias_hyperinit")
     state = trainer.init(jax.random.key(1), params, PPOHParams.from_config(cfg.ppo))
+    return cfg, trainer, state
+
+
+def test_untrained_agent_on_the_grid_world_counts_every_episode_once():
+    cfg, trainer, state = _untrained_grid_agent()
     metrics = jax.jit(make_evaluate(cfg, trainer, "test", 32))(state, jax.random.key(2))
     returns = np.asarray(metrics["episode_return"])
     # Rewards are +1 on the goal and -0.1 elsewhere over 15 steps: each episode's return lies in
@@ -91,14 +97,7 @@ def test_evaluation_trials_can_be_longer_than_training_trials():
     """The authors evaluate Meta-World on 10-episode trials after training on 2 (H
     metalearner.py:410-413): an evaluation may run K episodes per trial, as long as the policy's
     episode flag stays (K > 1 exactly when training's trials have several episodes)."""
-    cfg = TrainConfig(
-        env="grid-world",
-        policy=PolicyConfig(state_embed_dim=16, hidden=(16,)),
-        encoder=EncoderConfig(gru_dim=16),
-    )
-    trainer = make_train(cfg)
-    params = trainer.agent.init(jax.random.key(0), "bias_hyperinit")
-    state = trainer.init(jax.random.key(1), params, PPOHParams.from_config(cfg.ppo))
+    cfg, trainer, state = _untrained_grid_agent()
     metrics = jax.jit(make_evaluate(cfg, trainer, "train", 16, episodes=7))(
         state, jax.random.key(2)
     )
