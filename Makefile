@@ -33,11 +33,12 @@ lock:
 	rm -rf .venv-lock
 
 # The suite's programs are tiny, so compiling them costs more than running them. LLVM's
-# optimisation level 0 cuts cold compile time by about a fifth here; XLA:CPU's older element-wise
-# emitters (fusion emitters off) compile four representative tests in 48 s instead of 80 s on
-# one core. Float semantics are unchanged (no fast-math either way); the flags exist in the
-# pinned jaxlib (XLA rejects unknown flags). worksteal keeps both workers busy to the end.
-TEST_XLA_FLAGS ?= --xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false
+# optimisation level 0 cuts cold compile time by about a fifth here. XLA:CPU's fusion emitters
+# stay on process-wide: turning them off compiles faster but fuses differently, and the
+# single-seed grid-world learning check (test-slow) then missed its margin (2.62 vs 1.87 + 1.0)
+# in CI; Meta-World's programs turn them off per program (hyperjax.envs.compiler_options).
+# worksteal keeps both workers busy to the end.
+TEST_XLA_FLAGS ?= --xla_backend_optimization_level=0
 test: $(STAMP)
 	XLA_FLAGS="$(TEST_XLA_FLAGS) $(XLA_FLAGS)" $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=15
 

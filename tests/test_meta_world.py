@@ -7,6 +7,7 @@ to end by Meta-World's scripted expert, which must succeed on our env as on thei
 
 from __future__ import annotations
 
+import functools
 import pickle
 import sys
 
@@ -53,7 +54,7 @@ def test_observation_and_reward_match_metaworld_on_its_states(any_env):
     rec = reference.record(env, split, index, steps=70)
     task = jnp.asarray(env.tasks[split][index])
 
-    @jax.jit
+    @functools.partial(jax.jit, **OPTIONS)
     def replay(qpos, qvel, mocap, prev, action):
         def one(q, v, m, p, a):
             return env.outcome(env.at_state(q, v, m), p, a, task)
@@ -80,7 +81,8 @@ def test_reset_matches_metaworlds(any_env):
     """The settled hand and the object at the task's start: Meta-World's first observation."""
     env = any_env
     _, ref_obs = reference.reference_env(env, "test", 7)
-    state = jax.jit(env.reset_to_task)(jax.random.key(0), jnp.asarray(env.tasks["test"][7]))
+    reset = jax.jit(env.reset_to_task, **OPTIONS)
+    state = reset(jax.random.key(0), jnp.asarray(env.tasks["test"][7]))
     # Hand and object positions agree to 1e-6; the object's quaternion to 2e-4 (it settles on the
     # table during the hand's reset as a 16-sided prism here, a cylinder there).
     np.testing.assert_allclose(state.obs[:36], ref_obs[:36], atol=5e-4)
