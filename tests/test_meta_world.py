@@ -1,4 +1,4 @@
-"""Meta-World ML1 Pick-Place on MJX against Meta-World's own CPU env (metaworld 3.1.1).
+"""Meta-World's ML1 task classes on MJX against Meta-World's own CPU env (metaworld 3.1.1).
 
 Observation and reward are checked on states recorded from Meta-World's env (kinematics and
 reward only: the two models differ in collision geometry, not in bodies or joints); physics end
@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from hyperjax import envs
+from hyperjax.envs import meta_world as mw
 from hyperjax.envs import meta_world_reference as reference
 from hyperjax.errors import ConfigError
 
@@ -28,9 +29,9 @@ def env():
     return envs.make_meta_env("ml1")
 
 
-@pytest.fixture(scope="module", params=["ml1-reach", "ml1-push", "ml1"])
+@pytest.fixture(scope="module", params=list(mw.TASKS))
 def any_env(request):
-    return envs.make_meta_env(request.param)
+    return envs.make_meta_env("ml1", task=request.param)
 
 
 def test_task_sets_are_ml1s_own(env):
@@ -48,16 +49,19 @@ def test_task_sets_are_ml1s_own(env):
 
 
 def test_observation_and_reward_match_metaworld_on_its_states(any_env):
-    """70 steps of the expert on Meta-World's env (pick-place: reach, grasp, lift, carry): our
-    observation, reward and success computed from each recorded state equal Meta-World's."""
+    """120 steps of the expert on Meta-World's env (pick-place: reach, grasp, lift, carry; the
+    fixtures: reach, pull or push, done): our observation, reward and success computed from each
+    recorded state equal Meta-World's."""
     env, split, index = any_env, "train", 3
-    rec = reference.record(env, split, index, steps=70)
+    rec = reference.record(env, split, index, steps=120)
     task = jnp.asarray(env.tasks[split][index])
 
     @functools.partial(jax.jit, **OPTIONS)
     def replay(qpos, qvel, mocap, prev, action):
+        start = env.start(task)
+
         def one(q, v, m, p, a):
-            return env.outcome(env.at_state(q, v, m), p, a, task)
+            return env.outcome(env.at_state(q, v, m, task), p, a, start)
 
         return jax.vmap(one)(qpos, qvel, mocap, prev, action)
 
@@ -70,11 +74,9 @@ def test_observation_and_reward_match_metaworld_on_its_states(any_env):
     np.testing.assert_allclose(obs[:, :36], rec["obs"][:, :36], atol=2e-5)
     np.testing.assert_allclose(reward, rec["reward"], rtol=1e-3, atol=1e-4)
     np.testing.assert_array_equal(metrics["success"], rec["success"])
-    # The recording covers the reward's branches: for the object tasks the grasp bonus, and the
-    # goal reached (reward 10).
-    assert rec["success"].any() and rec["reward"].max() == 10.0
-    if env.task_name != "reach":
-        assert rec["reward"].min() < 1.0 and ((rec["reward"] > 1.0) & (rec["reward"] < 10.0)).any()
+    # The recording covers the reward's branches: success and not, rewards over a wide range.
+    assert rec["success"].any() and not rec["success"].all()
+    assert rec["reward"].max() - rec["reward"].min() > 3.0
 
 
 def test_reset_matches_metaworlds(any_env):
@@ -83,10 +85,13 @@ def test_reset_matches_metaworlds(any_env):
     _, ref_obs = reference.reference_env(env, "test", 7)
     reset = jax.jit(env.reset_to_task, **OPTIONS)
     state = reset(jax.random.key(0), jnp.asarray(env.tasks["test"][7]))
-    # Hand and object positions agree to 1e-6; the object's quaternion to 2e-4 (it settles on the
-    # table during the hand's reset as a 16-sided prism here, a cylinder there).
+    # Hand and object positions agree to 1e-6 where Meta-World's reset ends in `mj_forward`; where
+    # it does not (drawer-open, window-open) its first observation holds the positions of the
+    # settle's last substep start, up to 1e-4 m behind ours. The pick-place object's quaternion
+    # agrees to 2e-4 (it settles on the table as a 16-sided prism here, a cylinder there).
     np.testing.assert_allclose(state.obs[:36], ref_obs[:36], atol=5e-4)
-    np.testing.assert_allclose(state.obs[:7], ref_obs[:7], atol=1e-5)
+    stale = env.task_name in ("drawer-open", "window-open")
+    np.testing.assert_allclose(state.obs[:7], ref_obs[:7], atol=1e-4 if stale else 1e-5)
     assert (np.asarray(state.obs[36:]) == 0).all()  # ML1 hides the goal
 
 
@@ -100,30 +105,37 @@ def test_expert_succeeds_as_on_metaworld(env):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("split", ["train", "test"])
-def test_expert_success_rate_within_10_points(any_env, split):
-    """Meta-World's expert on both envs, 150 steps (it succeeds by step 60-100): pick-place on
-    25 tasks of each split, reach and push on 15 (docs/fidelity.md has all 50 x 500 steps)."""
-    tasks = 25 if any_env.task_name == "pick-place" else 15
-    ref = reference.reference_success(any_env, split, tasks, 150)
-    ours = reference.port_success(any_env, split, tasks, 150)
-    assert abs(ours.mean() - ref.mean()) <= 0.10, (ours.mean(), ref.mean())
-    assert ref.mean() >= 0.9
+def test_expert_success_rate_within_10_points(any_env):
+    """Meta-World's expert on both envs, 200 steps (it succeeds by step 60-180), on 10 tasks of
+    each split in one batch (docs/fidelity.md has all 50 x 500 steps)."""
+    env, tasks, steps = any_env, 10, 200
+    ref = {s: reference.reference_success(env, s, tasks, steps) for s in ("train", "test")}
+    both = np.concatenate([env.tasks[s][:tasks] for s in ("train", "test")])
+    split_success = np.split(reference.port_success_on(env, both, steps), 2)
+    ours = dict(zip(("train", "test"), split_success, strict=True))
+    for split in ("train", "test"):
+        assert abs(ours[split].mean() - ref[split].mean()) <= 0.10, (split, ours, ref)
+        assert ref[split].mean() >= 0.8, (split, ref)
 
 
 def test_trial_wrapper_runs_two_500_step_episodes(env):
     wrapped = envs.make("ml1")
     assert (wrapped.episode_length, wrapped.episodes_per_trial) == (500, 2)
     assert wrapped.observation_size == 40 and wrapped.action_size == 4
-    names = {n: envs.make_meta_env(n).task_name for n in ("ml1", "ml1-reach", "ml1-push")}
-    assert names == {"ml1": "pick-place", "ml1-reach": "reach", "ml1-push": "push"}
+    names = {n: envs.make_meta_env(n).task_name for n in ("ml1", "ml1-reach", "ml1-door-open")}
+    assert names == {"ml1": "pick-place", "ml1-reach": "reach", "ml1-door-open": "door-open"}
+    # Every ported class has a name a config can use; `ml1` is the paper's pick-place.
+    registered = {n.removeprefix("ml1-") for n in envs.names() if n.startswith("ml1-")}
+    assert registered | {"pick-place"} == set(mw.TASKS)
+    with pytest.raises(ConfigError, match="env.task: unknown option for env 'ml1-reach'"):
+        envs.make_meta_env("ml1-reach", task="push")
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"task": "door-open"}, "env.task: Meta-World task 'door-open' is not ported"),
-        ({"task": "lever-pull"}, "allowed: reach, push, pick-place"),
+        ({"task": "lever-pull"}, "env.task: Meta-World task 'lever-pull' is not ported"),
+        ({"task": "sweep"}, "allowed: reach, push, pick-place, drawer-open, drawer-close, door"),
         ({"task": "pick-plce"}, "env.task"),
         ({"max_contacts": 0}, "env.max_contacts"),
         ({"backend": "spring"}, "env.backend: unknown option"),
@@ -160,14 +172,12 @@ def test_physics_matches_mujoco_but_for_the_welds_jdot_term():
     import mujoco
     from mujoco import mjx
 
-    from hyperjax.envs import meta_world as mw
-
-    xml = mw.ML1_TASKS["pick-place"].xml
-    settled = mw.settle_hand(mw.sawyer_model(xml), mw.HAND["hand_init_pos"])
+    spec = mw.TASKS["pick-place"]
+    settled = mw.settle_hand(mw.sawyer_model(spec.xml), np.asarray(spec.hand_init_pos))
     errors = {}
     with jax.enable_x64(True):
         for weld in (False, True):
-            model = mw.sawyer_model(xml)
+            model = mw.sawyer_model(spec.xml)
             if not weld:
                 model.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_EQUALITY
             data = mujoco.MjData(model)

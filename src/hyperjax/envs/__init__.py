@@ -13,8 +13,9 @@ import jax
 from hyperjax.envs.base import SPLITS, MetaEnv, TrialWrapper
 from hyperjax.errors import ConfigError, check_choice
 
-# name -> (module, class). Brax-backed tasks take a `backend` override.
-_REGISTRY: dict[str, tuple[str, str]] = {
+# name -> (module, class) or (module, class, fixed constructor arguments). Brax-backed tasks take
+# a `backend` override.
+_REGISTRY: dict[str, tuple] = {
     "bandit": ("hyperjax.envs.bandit", "TwoArmedBandit"),
     "grid-world": ("hyperjax.envs.navigation", "GridWorld"),
     "point-robot": ("hyperjax.envs.navigation", "PointRobot"),
@@ -30,8 +31,19 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "pusher-goal": ("hyperjax.envs.manipulation", "PusherGoal"),
     # Meta-World's own scene, tasks and rewards on MJX (needs the `metaworld` package).
     "ml1": ("hyperjax.envs.meta_world", "MetaWorldML1"),  # pick-place, the paper's
-    "ml1-reach": ("hyperjax.envs.meta_world", "MetaWorldML1Reach"),
-    "ml1-push": ("hyperjax.envs.meta_world", "MetaWorldML1Push"),
+    **{
+        f"ml1-{task}": ("hyperjax.envs.meta_world", "MetaWorldML1", {"task": task})
+        for task in (
+            "reach",
+            "push",
+            "drawer-open",
+            "drawer-close",
+            "door-open",
+            "door-close",
+            "window-open",
+            "button-press-topdown",
+        )
+    },  # fmt: skip
     # Single-task Brax env, for checking the learner against Brax's PPO (benchmarks/ppo_parity.py).
     "halfcheetah": ("hyperjax.envs.single_task", "HalfCheetah"),
 }
@@ -47,8 +59,14 @@ def names() -> tuple[str, ...]:
 
 def env_class(name: str) -> type[MetaEnv]:
     check_choice("env", name, _REGISTRY)
-    module, cls = _REGISTRY[name]
+    module, cls = _REGISTRY[name][:2]
     return getattr(importlib.import_module(module), cls)
+
+
+def _fixed_arguments(name: str) -> dict:
+    """Constructor arguments a registered name fixes (`ml1-reach`: task="reach")."""
+    entry = _REGISTRY[name]
+    return dict(entry[2]) if len(entry) > 2 else {}
 
 
 def compiler_options(name: str) -> dict | None:
@@ -64,14 +82,15 @@ def compiler_options(name: str) -> dict | None:
 def make_meta_env(name: str, **overrides) -> MetaEnv:
     """The bare task distribution (no trial wrapper)."""
     cls = env_class(name)
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    fixed = _fixed_arguments(name)
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *fixed)]
     for key in overrides:
         if key not in allowed:
             raise ConfigError(
                 f"env.{key}: unknown option for env {name!r}; allowed: "
                 + ", ".join(allowed + list(_TRIAL_FIELDS))
             )
-    return cls(**overrides)
+    return cls(**fixed, **overrides)
 
 
 def make(name: str, **overrides) -> TrialWrapper:

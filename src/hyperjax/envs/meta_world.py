@@ -1,4 +1,7 @@
-"""Meta-World's ML1 Reach, Push and Pick-Place (Yu et al. 2019; `metaworld` 3.1.1) stepped by MJX.
+"""Meta-World's task classes as ML1 distributions (Yu et al. 2019; `metaworld` 3.1.1) on MJX.
+
+Ported: reach, push, pick-place, drawer-open, drawer-close, door-open, door-close, window-open,
+button-press-topdown (`TASKS`: 9 of ML10's 15 classes).
 
 The scene, the task sets and the rules are Meta-World's own, read from the installed package
 (`metaworld.asset_path_utils`, `metaworld.ML1`), not copied here. What Meta-World does on the CPU
@@ -8,22 +11,27 @@ The scene, the task sets and the rules are Meta-World's own, read from the insta
   and gripper ctrl `(a[3], -a[3])` (clamped to [-1, 1] by the actuators' ctrlrange), then 5
   physics steps of 2.5 ms (sawyer_xyz_env.py:320-336, :580-595).
 - Observation (39): hand position, finger opening / 0.1 clipped to [0, 1], object position and
-  quaternion (x, y, z, w) padded to 14; the previous step's 18 of those; the goal, zeros under
+  quaternion (each class's own: scipy's (x, y, z, w), MuJoCo's (w, x, y, z) or zeros) padded
+  to 14; the previous step's 18 of those; the goal, zeros under
   ML1's partial observability. Positions after the step (its `mj_forward`), the whole vector clipped
   to the observation space; at a reset, the previous 18 are the current ones
   (sawyer_xyz_env.py:475-527, :610-620, :664-682).
 - Reward, `success`: each class's "v2" reward and success flag (`meta_world_rewards`; e.g.
   pick-place: the object within 7 cm of the goal, sawyer_pick_place_v3.py:98). 500 steps, never
   terminates.
-- Reset: the hand settled for 50 frames at its start with the gripper open (`_reset_hand`,
-  sawyer_xyz_env.py:684-695) then the object put at the task's position at rest. Everything but
-  the object's place is the same for every task, so the settle runs once, on CPU MuJoCo.
+- Reset: the hand settled for 50 frames at its class's start with the gripper open
+  (`_reset_hand`, sawyer_xyz_env.py:684-695), then what the class's `reset_model` sets: the
+  object at the task's position at rest, or a fixture (drawer, door, window, button box) moved
+  to the task's position in the model and its joint set (drawer pulled out, door swung open).
+  The hand settles far from every fixture, so the settle runs once per class, on CPU MuJoCo; the
+  moved body is a per-env model field (`MetaWorldML1.system`), as Brax's domain randomisation.
 - Tasks: ML1's 50 train and 50 test tasks (`metaworld.ML1(name, seed)`, __init__.py:271-299),
-  each a random vector (object xyz, goal xyz). A task vector here is that vector (push puts
-  object and goal at the object's resting height, as its `reset_model`).
+  each a random vector: object xyz and goal xyz (reach, push, pick-place; push puts both at the
+  object's resting height, as its `reset_model`), or the fixture's xyz.
 
-What MJX cannot run as Meta-World wrote it (docs/fidelity.md, "Meta-World"): the object's
-cylinder becomes a 16-sided convex prism (MJX has no cylinder-box collision), collision hulls keep
+What MJX cannot run as Meta-World wrote it (docs/fidelity.md, "Meta-World"): every colliding
+cylinder (the object, door and window handles, the button) becomes a 16-sided convex prism (MJX
+has no cylinder-box collision), collision hulls keep
 at most 32 vertices, the fingers' 1 mm contact margin is dropped (MJX has no margin on mesh
 pairs), the floor 0.9 m below the table top does not collide, and each step keeps the
 `max_contacts` deepest contacts per contact dimension (MJX's `max_contact_points`).
@@ -33,6 +41,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -42,31 +52,209 @@ from brax.envs.base import State
 from jax.scipy.spatial.transform import Rotation
 from mujoco import mjx
 
+from hyperjax.envs import meta_world_rewards as rewards
 from hyperjax.envs.base import SPLITS, MetaEnv
-from hyperjax.envs.meta_world_rewards import METRICS, REWARDS, Scene
+from hyperjax.envs.meta_world_rewards import METRICS, Scene, Start
 from hyperjax.errors import ConfigError, check_choice, check_positive
+
+
+class Probe:
+    """Named places of a Meta-World scene read from MJX data; names resolve to ids on the host."""
+
+    def __init__(self, model: mujoco.MjModel):
+        self.model = model
+
+    def id(self, kind: mujoco.mjtObj, name: str) -> int:
+        index = mujoco.mj_name2id(self.model, kind, name)
+        if index < 0:
+            raise KeyError(f"{name!r} is not in the scene")
+        return int(index)
+
+    def body(self, data: mjx.Data, name: str) -> jax.Array:
+        """`get_body_com(name)`: gymnasium's is the body frame's position, not its COM."""
+        return data.xpos[self.id(mujoco.mjtObj.mjOBJ_BODY, name)]
+
+    def body_wxyz(self, data: mjx.Data, name: str) -> jax.Array:
+        """`data.body(name).xquat`, MuJoCo's (w, x, y, z)."""
+        return data.xquat[self.id(mujoco.mjtObj.mjOBJ_BODY, name)]
+
+    def body_xyzw(self, data: mjx.Data, name: str) -> jax.Array:
+        """scipy's `Rotation.from_matrix(xmat).as_quat()`, (x, y, z, w)."""
+        return Rotation.from_matrix(data.xmat[self.id(mujoco.mjtObj.mjOBJ_BODY, name)]).as_quat()
+
+    def geom(self, data: mjx.Data, name: str) -> jax.Array:
+        return data.geom_xpos[self.id(mujoco.mjtObj.mjOBJ_GEOM, name)]
+
+    def geom_xyzw(self, data: mjx.Data, name: str) -> jax.Array:
+        index = self.id(mujoco.mjtObj.mjOBJ_GEOM, name)
+        return Rotation.from_matrix(data.geom_xmat[index]).as_quat()
+
+    def site(self, data: mjx.Data, name: str) -> jax.Array:
+        return data.site_xpos[self.id(mujoco.mjtObj.mjOBJ_SITE, name)]
+
+
+class Layout(NamedTuple):
+    """What a class's `reset_model` sets from the task vector: a body's position in the model
+    (`model.body(...).pos`, None if it moves none) and its joint's position (None: as settled)."""
+
+    body_pos: jax.Array | None
+    joint_qpos: jax.Array | None
 
 
 @dataclasses.dataclass(frozen=True)
 class SawyerTask:
-    """One Meta-World task class: the scene its class loads (MW `model_name`), its scripted
-    expert (`metaworld.policies`), and whether its object and goal sit at the object's resting
-    height rather than the task vector's z (push: MW envs/sawyer_push_v3.py:148-149)."""
+    """One Meta-World task class, as its env file (MW envs/sawyer_<class>_v3.py) defines it.
+
+    `objects(probe, data)`: the object's position and quaternion in the observation
+    (`_get_pos_objects`, `_get_quat_objects`). `layout(task, rest)`: what the reset sets (`rest`
+    is where the object's position reads after the hand's settle). `start(probe, data, task,
+    rest)`: what the reset fixes for the reward, read from the reset's state. `moved_body`: the
+    body `reset_model` moves; `joint`: the joint it sets, whose position the reward may read.
+    """
 
     xml: str
     expert: str
-    at_rest_height: bool = False
+    reward: Callable
+    objects: Callable
+    layout: Callable
+    start: Callable
+    joint: str
+    moved_body: str | None = None
+    hand_init_pos: tuple[float, float, float] = (0.0, 0.6, 0.2)
 
 
-# The ML1 task classes that run here. All three share the hand's start and reachable box (MW
-# envs/sawyer_{reach,push,pick_place}_v3.py `hand_low`, `hand_high`, `hand_init_pos`).
-ML1_TASKS = {
-    "reach": SawyerTask("sawyer_xyz/sawyer_reach_v3.xml", "SawyerReachV3Policy"),
-    "push": SawyerTask("sawyer_xyz/sawyer_push_v3.xml", "SawyerPushV3Policy", at_rest_height=True),
-    "pick-place": SawyerTask("sawyer_xyz/sawyer_pick_place_v3.xml", "SawyerPickPlaceV3Policy"),
-}
-# Meta-World's ML10 split (env_dict.py:336-356); not ported yet, named so a user gets a clear
-# error rather than "unknown".
+def _free_object(probe: Probe, data: mjx.Data):
+    """The object of reach, push and pick-place: its body's position, quaternion (x, y, z, w)
+    (its geom frame is its body's: the XML's cylinder sits at the body origin)."""
+    return probe.body(data, "obj"), probe.body_xyzw(data, "obj")
+
+
+def _object_and_goal(at_rest_height: bool):
+    """Reach, push, pick-place: the task vector is (object xyz, goal xyz); push puts both at the
+    object's resting height (MW envs/sawyer_push_v3.py:148-149)."""
+
+    def placement(task, rest):
+        obj_init, target = task[:3], task[3:]
+        if at_rest_height:
+            obj_init, target = obj_init.at[2].set(rest[2]), target.at[2].set(rest[2])
+        return obj_init, target
+
+    def layout(task, rest):
+        return Layout(None, placement(task, rest)[0])
+
+    def start(probe, data, task, rest):
+        return Start(*placement(task, rest))
+
+    return layout, start
+
+
+def _moved(offset: tuple[float, float, float], joint_qpos: float | None = None):
+    """A fixture the task vector places (`model.body(...).pos = rand_vec`), its goal at a fixed
+    offset from it, its joint optionally set."""
+
+    def layout(task, rest):
+        joint = None if joint_qpos is None else jnp.full((1,), joint_qpos, task.dtype)
+        return Layout(task[:3], joint)
+
+    def start(probe, data, task, rest):
+        return Start(task[:3], task[:3] + jnp.asarray(offset))
+
+    return layout, start
+
+
+def _drawer(probe: Probe, data: mjx.Data, offset, quat: bool):
+    pos = probe.body(data, "drawer_link") + jnp.asarray(offset)
+    wxyz = probe.body_wxyz(data, "drawer_link") if quat else jnp.zeros(4, pos.dtype)
+    return pos, wxyz
+
+
+def _door(probe: Probe, data: mjx.Data):
+    return probe.geom(data, "handle"), probe.geom_xyzw(data, "handle")
+
+
+def _drawer_close_start(probe, data, task, rest):
+    """The drawer pulled out (joint at -0.15); the handle's place then is `obj_init_pos`
+    (MW envs/sawyer_drawer_close_v3.py:104-118)."""
+    handle = _drawer(probe, data, (0.0, -0.16, 0.05), quat=False)[0]
+    return Start(handle, task[:3] + jnp.array([0.0, -0.16, 0.09]))
+
+
+def _button_start(probe, data, task, rest):
+    """The target is the hole's site where the box now is; `_obj_to_target_init` its height
+    below the button's start (MW envs/sawyer_button_press_topdown_v3.py:105-120)."""
+    target = probe.site(data, "hole")
+    return Start(task[:3], target, jnp.abs(target[2] - probe.site(data, "buttonStart")[2]))
+
+
+_REACH = _object_and_goal(at_rest_height=False)
+_PUSH = _object_and_goal(at_rest_height=True)
+_DRAWER_OPEN = _moved((0.0, -0.36, 0.09))
+_DOOR_OPEN = _moved((-0.3, -0.45, 0.0), joint_qpos=0.0)
+_DOOR_CLOSE = _moved((0.2, -0.2, 0.0), joint_qpos=-1.5708)
+_WINDOW_OPEN = _moved((0.2, 0.0, 0.0), joint_qpos=0.0)
+
+# The task classes that run here; hand starts from each class's `init_config` (every one shares
+# the hand's reachable box, `hand_low` / `hand_high` = (-0.5, 0.4, 0.05) / (0.5, 1, 0.5)).
+TASKS = {
+    "reach": SawyerTask(
+        "sawyer_xyz/sawyer_reach_v3.xml", "SawyerReachV3Policy", rewards.reach, _free_object,
+        *_REACH, joint="objjoint",
+    ),
+    "push": SawyerTask(
+        "sawyer_xyz/sawyer_push_v3.xml", "SawyerPushV3Policy", rewards.push, _free_object,
+        *_PUSH, joint="objjoint",
+    ),
+    "pick-place": SawyerTask(
+        "sawyer_xyz/sawyer_pick_place_v3.xml", "SawyerPickPlaceV3Policy", rewards.pick_place,
+        _free_object, *_REACH, joint="objjoint",
+    ),
+    # MW envs/sawyer_drawer_open_v3.py:93-113: the drawer body at the task's place, closed.
+    "drawer-open": SawyerTask(
+        "sawyer_xyz/sawyer_drawer.xml", "SawyerDrawerOpenV3Policy", rewards.drawer_open,
+        functools.partial(_drawer, offset=(0.0, -0.16, 0.0), quat=True),
+        *_DRAWER_OPEN, joint="goal_slidey",
+        moved_body="drawer",
+    ),
+    # MW envs/sawyer_drawer_close_v3.py:92-118: the drawer pulled out 15 cm.
+    "drawer-close": SawyerTask(
+        "sawyer_xyz/sawyer_drawer.xml", "SawyerDrawerCloseV3Policy", rewards.drawer_close,
+        functools.partial(_drawer, offset=(0.0, -0.16, 0.05), quat=False),
+        lambda task, rest: Layout(task[:3], jnp.full((1,), -0.15, task.dtype)),
+        _drawer_close_start, joint="goal_slidey", moved_body="drawer",
+    ),
+    # MW envs/sawyer_door_v3.py:97-129: the door at the task's place, shut.
+    "door-open": SawyerTask(
+        "sawyer_xyz/sawyer_door_pull.xml", "SawyerDoorOpenV3Policy", rewards.door_open, _door,
+        *_DOOR_OPEN, joint="doorjoint", moved_body="door",
+    ),
+    # MW envs/sawyer_door_close_v3.py:67-103: the door swung open 90 degrees; the hand starts
+    # to its left.
+    "door-close": SawyerTask(
+        "sawyer_xyz/sawyer_door_pull.xml", "SawyerDoorCloseV3Policy", rewards.door_close,
+        _door, *_DOOR_CLOSE, joint="doorjoint",
+        moved_body="door", hand_init_pos=(-0.5, 0.6, 0.2),
+    ),
+    # MW envs/sawyer_window_open_v3.py:103-124: the window at the task's place, shut.
+    "window-open": SawyerTask(
+        "sawyer_xyz/sawyer_window_horizontal.xml", "SawyerWindowOpenV3Policy",
+        rewards.window_open,
+        lambda probe, data: (probe.site(data, "handleOpenStart"), jnp.zeros(4, jnp.float32)),
+        *_WINDOW_OPEN, joint="window_slide",
+        moved_body="window", hand_init_pos=(0.0, 0.4, 0.2),
+    ),
+    # MW envs/sawyer_button_press_topdown_v3.py:92-120: the button's box at the task's place.
+    "button-press-topdown": SawyerTask(
+        "sawyer_xyz/sawyer_button_press_topdown.xml", "SawyerButtonPressTopdownV3Policy",
+        rewards.button_press_topdown,
+        lambda probe, data: (
+            probe.body(data, "button") + jnp.array([0.0, 0.0, 0.193]),
+            probe.body_wxyz(data, "button"),
+        ),
+        lambda task, rest: Layout(task[:3], None), _button_start, joint="btnbox_joint",
+        moved_body="box", hand_init_pos=(0.0, 0.4, 0.2),
+    ),
+}  # fmt: skip
+# Meta-World's ML10 split (env_dict.py:336-356).
 ML10_TRAIN = (
     "reach", "push", "pick-place", "door-open", "drawer-close", "button-press-topdown",
     "peg-insert-side", "window-open", "sweep", "basketball",
@@ -82,10 +270,9 @@ OBJECT_OBS = 14  # object pos+quat slots in an observation (Meta-World's `_obs_o
 # MuJoCo 3.3's row length. MuJoCo 3.17's rows are 12 long; the 12th keeps its compiled value.
 WELD_DATA = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 5.0])
 
-# The hand's start and reachable box (MW sawyer_pick_place_v3.py:40-45, 59-63; the same in reach
-# and push).
+# The hand's reachable box, the mocap's clip (MW `hand_low`, `hand_high`: the same in every
+# ported class, e.g. sawyer_pick_place_v3.py:40-45, 59-63).
 HAND = {
-    "hand_init_pos": np.array([0.0, 0.6, 0.2]),
     "mocap_low": np.array([-0.5, 0.40, 0.05]),
     "mocap_high": np.array([0.5, 1.0, 0.5]),
 }
@@ -118,14 +305,14 @@ def set_mocap_welds(model: mujoco.MjModel) -> None:
 
 
 def check_task(task: str) -> None:
-    if task in ML1_TASKS:
+    if task in TASKS:
         return
     if task in ML10_TRAIN or task in ML10_TEST:
         raise ConfigError(
             f"env.task: Meta-World task {task!r} is not ported to MJX yet; allowed: "
-            + ", ".join(ML1_TASKS)
+            + ", ".join(TASKS)
         )
-    check_choice("env.task", task, ML1_TASKS)
+    check_choice("env.task", task, TASKS)
 
 
 def sawyer_model(xml: str, max_contacts: int = 16, prism_sides: int = 16) -> mujoco.MjModel:
@@ -135,10 +322,10 @@ def sawyer_model(xml: str, max_contacts: int = 16, prism_sides: int = 16) -> muj
     spec = mujoco.MjSpec.from_file(full_V3_path_for(xml))
     for mesh in spec.meshes:
         mesh.maxhullvert = 32  # the gripper base's hull has 883 vertices: 4x slower steps
-    for geom in spec.geoms:
+    for index, geom in enumerate(spec.geoms):
         collides = geom.contype or geom.conaffinity
         if collides and geom.type == mujoco.mjtGeom.mjGEOM_CYLINDER:
-            name = f"{geom.name or 'geom'}_prism"
+            name = f"{geom.name or f'geom{index}'}_prism"
             spec.add_mesh(name=name, uservert=_prism(geom.size[0], geom.size[1], prism_sides))
             geom.type = mujoco.mjtGeom.mjGEOM_MESH
             geom.meshname = name
@@ -161,7 +348,11 @@ def _prism(radius: float, half_height: float, sides: int) -> list[float]:
 
 
 def settle_hand(model: mujoco.MjModel, hand_init_pos: np.ndarray) -> mujoco.MjData:
-    """`_reset_hand`: 50 frames with the mocap at the hand's start and the gripper open."""
+    """`_reset_hand`: 50 frames with the mocap at the hand's start and the gripper open.
+
+    Positions (`xpos`, `site_xpos`) are left as `mj_step` leaves them, those of the last
+    substep's start: Meta-World reads `init_tcp` there (sawyer_xyz_env.py:684-695), 2e-5 to 8e-5
+    m from where the hand ends up, which moves rewards' margins by up to 0.5%."""
     data = mujoco.MjData(model)
     mujoco.mj_resetData(model, data)
     for _ in range(50):
@@ -169,7 +360,6 @@ def settle_hand(model: mujoco.MjModel, hand_init_pos: np.ndarray) -> mujoco.MjDa
         data.mocap_quat[0] = MOCAP_QUAT
         data.ctrl[:] = [-1.0, 1.0]
         mujoco.mj_step(model, data, nstep=FRAME_SKIP)
-    mujoco.mj_forward(model, data)
     return data
 
 
@@ -187,13 +377,15 @@ def ml1_task_vectors(task: str, seed: int) -> dict[str, np.ndarray]:
 
 
 class MetaWorldML1(MetaEnv):
-    """ML1 on MJX: one Meta-World task class, its 50 train and 50 test goals.
+    """ML1 on MJX: one Meta-World task class, its 50 train and 50 test tasks.
 
-    Task vector (6): the object's start (x, y, z) and the goal (x, y, z), as ML1's `rand_vec`.
-    `task_seed` picks ML1's task sets (`metaworld.ML1(name, seed=task_seed)`; the test set uses
-    seed + 1). `max_contacts` caps contacts per contact dimension (MJX's `max_contact_points`).
-    Metrics per step: `success`, `near_object`, `grasp_reward`, `in_place_reward`,
-    `obj_to_target`. Episodes of 500 steps, 2 per trial (the authors' ML1 config).
+    Task vector: the class's `rand_vec` as ML1 draws it (reach, push, pick-place: object xyz and
+    goal xyz; the drawers, doors, window and button: the fixture's xyz). `task_seed` picks ML1's
+    task sets (`metaworld.ML1(name, seed=task_seed)`; the test set uses seed + 1).
+    `max_contacts` caps contacts per contact dimension (MJX's `max_contact_points`). Metrics per
+    step: `success`, `near_object`, `grasp_reward`, `in_place_reward`, `obj_to_target`, each as
+    the class's `evaluate_state` reports it. Episodes of 500 steps, 2 per trial (the authors'
+    ML1 config).
     """
 
     episode_length = 500
@@ -209,35 +401,31 @@ class MetaWorldML1(MetaEnv):
         self.task_name = task
         self.task_seed = int(task_seed)
         self.tasks = ml1_task_vectors(task, self.task_seed)
-        self.spec = ML1_TASKS[task]
-        self._reward = REWARDS[task]
+        self.spec = TASKS[task]
         self.mj_model = sawyer_model(self.spec.xml, int(max_contacts))
         self.sys = mjx.put_model(self.mj_model)
-        settled = settle_hand(self.mj_model, HAND["hand_init_pos"])
+        self.probe = probe = Probe(self.mj_model)
+        self._hand_init_pos = np.asarray(self.spec.hand_init_pos)
+        settled = settle_hand(self.mj_model, self._hand_init_pos)
         self._settled = mjx.put_data(self.mj_model, settled)
         self._table = {s: jnp.asarray(v) for s, v in self.tasks.items()}
-        ids = functools.partial(mujoco.mj_name2id, self.mj_model)
-        self._hand = ids(mujoco.mjtObj.mjOBJ_BODY, "hand")
-        self._claws = (
-            ids(mujoco.mjtObj.mjOBJ_BODY, "rightclaw"),
-            ids(mujoco.mjtObj.mjOBJ_BODY, "leftclaw"),
+        self._hand = probe.id(mujoco.mjtObj.mjOBJ_BODY, "hand")
+        body = functools.partial(probe.id, mujoco.mjtObj.mjOBJ_BODY)
+        self._claws = (body("rightclaw"), body("leftclaw"))
+        self._pads = (body("rightpad"), body("leftpad"))
+        self._tcp_sites = np.array(
+            [probe.id(mujoco.mjtObj.mjOBJ_SITE, f"{side}EndEffector") for side in ("right", "left")]
         )
-        self._pads = (
-            ids(mujoco.mjtObj.mjOBJ_BODY, "rightpad"),
-            ids(mujoco.mjtObj.mjOBJ_BODY, "leftpad"),
-        )
-        self._obj = ids(mujoco.mjtObj.mjOBJ_BODY, "obj")
-        self._tcp_sites = (
-            ids(mujoco.mjtObj.mjOBJ_SITE, "rightEndEffector"),
-            ids(mujoco.mjtObj.mjOBJ_SITE, "leftEndEffector"),
-        )
-        obj_joint = self.mj_model.jnt_qposadr[ids(mujoco.mjtObj.mjOBJ_JOINT, "objjoint")]
-        self._obj_qpos = int(obj_joint)
-        self._obj_qvel = int(self.mj_model.jnt_dofadr[ids(mujoco.mjtObj.mjOBJ_JOINT, "objjoint")])
-        # Reset-time constants shared by every task (the hand settles the same way each time).
-        self._init_tcp = jnp.asarray(settled.site_xpos[list(self._tcp_sites)].mean(0))
-        # Where the object rests after the hand's settle (push's `fix_extreme_obj_pos` z).
-        self._rest_height = float(settled.xpos[self._obj][2])
+        joint = probe.id(mujoco.mjtObj.mjOBJ_JOINT, self.spec.joint)
+        self._joint_qpos = int(self.mj_model.jnt_qposadr[joint])
+        self._joint_qvel = int(self.mj_model.jnt_dofadr[joint])
+        self._joint_dofs = 6 if self.mj_model.jnt_type[joint] == mujoco.mjtJoint.mjJNT_FREE else 1
+        self._moved = None if self.spec.moved_body is None else body(self.spec.moved_body)
+        # Reset-time constants shared by every task (the hand settles the same way each time, far
+        # from the fixtures).
+        self._init_tcp = jnp.asarray(settled.site_xpos[self._tcp_sites].mean(0))
+        # Where the object reads after the hand's settle (push's `fix_extreme_obj_pos` height).
+        self._rest = self.spec.objects(probe, self._settled)[0]
         high = np.r_[HAND_SPACE[1], 1.0, np.full(OBJECT_OBS, np.inf)]
         low = np.r_[HAND_SPACE[0], -1.0, np.full(OBJECT_OBS, -np.inf)]
         self._obs_low = jnp.asarray(np.r_[low, low, np.zeros(3)], jnp.float32)
@@ -247,7 +435,7 @@ class MetaWorldML1(MetaEnv):
 
     @property
     def task_size(self) -> int:
-        return 6
+        return int(self.tasks["train"].shape[1])
 
     @property
     def observation_size(self) -> int:
@@ -272,39 +460,55 @@ class MetaWorldML1(MetaEnv):
 
     # --- physics ---
 
-    def _place_object(self, task: jax.Array) -> mjx.Data:
-        """The settled hand with the object at rest at the task's start (`_set_obj_xyz`)."""
+    def system(self, task: jax.Array) -> mjx.Model:
+        """The model with the task's fixture where `reset_model` puts it (`model.body(...).pos`):
+        under vmap each env carries its own body position, as Brax's domain randomisation."""
+        if self._moved is None:
+            return self.sys
+        body_pos = self.spec.layout(task, self._rest).body_pos
+        return self.sys.replace(body_pos=self.sys.body_pos.at[self._moved].set(body_pos))
+
+    def _reset_data(self, task: jax.Array) -> mjx.Data:
+        """The settled hand with the task's layout set (`reset_model` after `_reset_hand`)."""
         data = self._settled
-        qpos = data.qpos.at[self._obj_qpos : self._obj_qpos + 3].set(self.placement(task)[0])
-        qvel = data.qvel.at[self._obj_qvel : self._obj_qvel + 6].set(0.0)
-        return mjx.kinematics(self.sys, data.replace(qpos=qpos, qvel=qvel))
+        joint_qpos = self.spec.layout(task, self._rest).joint_qpos
+        if joint_qpos is not None:
+            q, v = self._joint_qpos, self._joint_qvel
+            qpos = data.qpos.at[q : q + joint_qpos.shape[0]].set(joint_qpos)
+            qvel = data.qvel.at[v : v + self._joint_dofs].set(0.0)
+            data = data.replace(qpos=qpos, qvel=qvel)
+        return mjx.kinematics(self.system(task), data)
+
+    def start(self, task: jax.Array) -> Start:
+        """What the task's reset fixes for its episode (object's start, goal, ...)."""
+        data = self._reset_data(task)
+        start = self.spec.start(self.probe, data, task, self._rest)
+        obs_pos = self.spec.objects(self.probe, data)[0]
+        return Start(start.obj_init, start.target, jnp.asarray(start.extra, jnp.float32), obs_pos)
 
     def _current_obs(self, data: mjx.Data) -> jax.Array:
         """`_get_curr_obs_combined_no_goal` (18)."""
         hand = data.xpos[self._hand]
         right, left = data.xpos[self._claws[0]], data.xpos[self._claws[1]]
         opening = jnp.clip(jnp.linalg.norm(right - left) / 0.1, 0.0, 1.0)
-        # The object's geom frame is its body's (the XML's cylinder sits at the body origin).
-        quat = Rotation.from_matrix(data.xmat[self._obj]).as_quat()
+        pos, quat = self.spec.objects(self.probe, data)
         padding = jnp.zeros(OBJECT_OBS - 7, data.qpos.dtype)
-        return jnp.concatenate([hand, opening[None], data.xpos[self._obj], quat, padding])
-
-    def _tcp(self, data: mjx.Data) -> jax.Array:
-        return data.site_xpos[np.array(self._tcp_sites)].mean(0)
+        return jnp.concatenate([hand, opening[None], pos, quat.astype(pos.dtype), padding])
 
     def reset_to_task(self, rng: jax.Array, task: jax.Array) -> State:
-        data = self._place_object(task)
+        data = self._reset_data(task)
         current = self._current_obs(data)
         obs = jnp.concatenate([current, current, jnp.zeros(3, current.dtype)])
         zero = jnp.zeros(())
         metrics = {name: zero for name in self.metric_names}
-        info = {"task": task, "prev_obs": current}
+        info = {"task": task, "prev_obs": current, "start": self.start(task)}
         return State(data, obs, zero, zero, metrics, info)
 
     metric_names = METRICS
 
     def step(self, state: State, action: jax.Array) -> State:
         data = state.pipeline_state
+        sys = self.system(state.info["task"])
         xyz = jnp.clip(action[:3], -1.0, 1.0) * ACTION_SCALE
         mocap = jnp.clip(data.mocap_pos[0] + xyz, HAND["mocap_low"], HAND["mocap_high"])
         grip = jnp.clip(action[3], -1.0, 1.0)
@@ -313,10 +517,10 @@ class MetaWorldML1(MetaEnv):
             mocap_quat=jnp.asarray(MOCAP_QUAT, data.mocap_quat.dtype)[None],
             ctrl=jnp.stack([grip, -grip]).astype(data.ctrl.dtype),
         )
-        data = jax.lax.fori_loop(0, FRAME_SKIP, lambda _, d: mjx.step(self.sys, d), data)
-        data = mjx.kinematics(self.sys, data)  # positions at the step's end, as its mj_forward
+        data = jax.lax.fori_loop(0, FRAME_SKIP, lambda _, d: mjx.step(sys, d), data)
+        data = mjx.kinematics(sys, data)  # positions at the step's end, as its mj_forward
         obs, current, reward, metrics = self.outcome(
-            data, state.info["prev_obs"], action, state.info["task"]
+            data, state.info["prev_obs"], action, state.info["start"]
         )
         info = {**state.info, "prev_obs": current}
         return state.replace(
@@ -324,47 +528,28 @@ class MetaWorldML1(MetaEnv):
             info=info,
         )  # fmt: skip
 
-    def outcome(self, data: mjx.Data, prev: jax.Array, action: jax.Array, task: jax.Array):
+    def outcome(self, data: mjx.Data, prev: jax.Array, action: jax.Array, start: Start):
         """What a step reports from the state it reached (positions current): the clipped
         observation, its current 18 (the next step's previous ones), reward and metrics."""
         current = self._current_obs(data)
         obs = jnp.concatenate([current, prev, jnp.zeros(3, current.dtype)])
         obs = jnp.clip(obs, self._obs_low, self._obs_high)
-        reward, metrics = self._reward(self._scene(data), obs, action, *self.placement(task))
+        reward, metrics = self.spec.reward(self._scene(data), obs, action, start)
         return obs, current, reward, metrics
-
-    def placement(self, task: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """The object's start and the goal a task vector gives (MW `reset_model`)."""
-        obj_init, target = task[:3], task[3:]
-        if self.spec.at_rest_height:
-            obj_init = obj_init.at[2].set(self._rest_height)
-            target = target.at[2].set(self._rest_height)
-        return obj_init, target
 
     def _scene(self, data: mjx.Data) -> Scene:
         return Scene(
-            tcp=self._tcp(data),
+            tcp=data.site_xpos[self._tcp_sites].mean(0),
             left_pad=data.xpos[self._pads[1]],
             right_pad=data.xpos[self._pads[0]],
             init_tcp=self._init_tcp,
-            hand_init_pos=jnp.asarray(HAND["hand_init_pos"], jnp.float32),
+            hand_init_pos=jnp.asarray(self._hand_init_pos, jnp.float32),
+            joint=data.qpos[self._joint_qpos],
         )
 
-    def at_state(self, qpos: jax.Array, qvel: jax.Array, mocap_pos: jax.Array) -> mjx.Data:
+    def at_state(
+        self, qpos: jax.Array, qvel: jax.Array, mocap_pos: jax.Array, task: jax.Array
+    ) -> mjx.Data:
         """MJX data at a given state (positions computed), e.g. one recorded on Meta-World's env."""
         data = self._settled.replace(qpos=qpos, qvel=qvel, mocap_pos=mocap_pos[None])
-        return mjx.kinematics(self.sys, data)
-
-
-class MetaWorldML1Reach(MetaWorldML1):
-    """`ml1-reach`: ML1 Reach (`MetaWorldML1` with task "reach")."""
-
-    def __init__(self, task_seed: int = 0, max_contacts: int = 16):
-        super().__init__("reach", task_seed, max_contacts)
-
-
-class MetaWorldML1Push(MetaWorldML1):
-    """`ml1-push`: ML1 Push (`MetaWorldML1` with task "push")."""
-
-    def __init__(self, task_seed: int = 0, max_contacts: int = 16):
-        super().__init__("push", task_seed, max_contacts)
+        return mjx.kinematics(self.system(task), data)

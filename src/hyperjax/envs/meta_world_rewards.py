@@ -1,9 +1,10 @@
 """Meta-World's "v2" rewards and success flags, transcribed to JAX (metaworld 3.1.1, "MW").
 
 Each reward is a pure function of where things are after a step (`Scene`), the clipped
-observation, the action and where the task put the object and the goal. Meta-World's own
-functions read the same quantities from MuJoCo's live data; tests/test_meta_world.py checks each
-against Meta-World's `compute_reward` on states recorded from its env.
+observation, the action and what the reset fixed (`Start`: where the task put the object and the
+goal). Meta-World's own functions read the same quantities from MuJoCo's live data;
+tests/test_meta_world.py checks each against Meta-World's `compute_reward` on states recorded
+from its env.
 """
 
 from __future__ import annotations
@@ -25,17 +26,34 @@ class Scene(NamedTuple):
     right_pad: jax.Array
     init_tcp: jax.Array  # `tcp_center` after the hand settled at reset
     hand_init_pos: jax.Array
+    joint: jax.Array  # the position of the task's own joint (the door's hinge angle), else 0
 
 
-def tolerance(x, low, high, margin, value_at_margin=0.1):
-    """dm_control's `tolerance(x, (low, high), margin, sigmoid="long_tail")`
-    (MW utils/reward_utils.py:97-142): 1 inside the bounds, a long tail outside, 0 if margin 0."""
+class Start(NamedTuple):
+    """What a reset fixes for the episode, as each class's `reset_model` stores it."""
+
+    obj_init: jax.Array  # MW `obj_init_pos`
+    target: jax.Array  # MW `_target_pos`
+    extra: jax.Array | float = 0.0  # a class's own reset constant (button: its depth)
+    obj_obs_init: jax.Array | None = None  # the object's observed position after the reset
+
+
+def tolerance(x, low, high, margin, value_at_margin=0.1, sigmoid="long_tail"):
+    """dm_control's `tolerance(x, (low, high), margin, sigmoid)` for the two sigmoids Meta-World's
+    v2 rewards use (MW utils/reward_utils.py:18-142): 1 inside the bounds, a long tail or a
+    gaussian outside, 0 outside if the margin is 0."""
     in_bounds = (low <= x) & (x <= high)
     safe_margin = jnp.where(margin > 0, margin, 1.0)
     d = jnp.where(x < low, low - x, x - high) / safe_margin
-    scale = np.sqrt(1.0 / value_at_margin - 1.0)
-    outside = jnp.where(margin > 0, 1.0 / ((d * scale) ** 2 + 1.0), 0.0)
-    return jnp.where(in_bounds, 1.0, outside)
+    if sigmoid == "long_tail":
+        scale = np.sqrt(1.0 / value_at_margin - 1.0)
+        outside = 1.0 / ((d * scale) ** 2 + 1.0)
+    elif sigmoid == "gaussian":
+        scale = np.sqrt(-2.0 * np.log(value_at_margin))
+        outside = jnp.exp(-0.5 * (d * scale) ** 2)
+    else:
+        raise ValueError(f"sigmoid: {sigmoid!r}; allowed: long_tail, gaussian")
+    return jnp.where(in_bounds, 1.0, jnp.where(margin > 0, outside, 0.0))
 
 
 def hamacher(a, b):
@@ -48,8 +66,9 @@ def _flag(condition) -> jax.Array:
     return condition.astype(jnp.float32)
 
 
-def reach(scene: Scene, obs, action, obj_init, target):
+def reach(scene: Scene, obs, action, start: Start):
     """`SawyerReachEnvV3.compute_reward` / `evaluate_state` (MW envs/sawyer_reach_v3.py)."""
+    target = start.target
     distance = jnp.linalg.norm(scene.tcp - target)
     in_place = tolerance(distance, 0.0, 0.05, jnp.linalg.norm(scene.hand_init_pos - target))
     metrics = {
@@ -79,8 +98,9 @@ def _grip(caged, action):
     return (hamacher(caged, gripping) + caged) / 2
 
 
-def push(scene: Scene, obs, action, obj_init, target):
+def push(scene: Scene, obs, action, start: Start):
     """`SawyerPushEnvV3.compute_reward` / `evaluate_state` (MW envs/sawyer_push_v3.py:85-213)."""
+    obj_init, target = start.obj_init, start.target
     obj, tcp_opened = obs[4:7], obs[3]
     tcp_to_obj = jnp.linalg.norm(obj - scene.tcp)
     obj_to_target = jnp.linalg.norm(obj - target)
@@ -113,9 +133,10 @@ def pick_place_caging(scene: Scene, action, obj, obj_init):
     return _grip(hamacher(hamacher(left, right), xz), action)
 
 
-def pick_place(scene: Scene, obs, action, obj_init, target):
+def pick_place(scene: Scene, obs, action, start: Start):
     """`SawyerPickPlaceEnvV3.compute_reward` (v2) / `evaluate_state` (MW
     envs/sawyer_pick_place_v3.py:85-118, 250-293)."""
+    obj_init, target = start.obj_init, start.target
     obj, tcp_opened = obs[4:7], obs[3]
     obj_to_target = jnp.linalg.norm(obj - target)
     tcp_to_obj = jnp.linalg.norm(obj - scene.tcp)
@@ -140,5 +161,146 @@ def _object_metrics(success, tcp_to_obj, grasped, in_place, obj_to_target) -> di
     }
 
 
-REWARDS = {"reach": reach, "push": push, "pick-place": pick_place}
+def drawer_open(scene: Scene, obs, action, start: Start):
+    """`SawyerDrawerOpenEnvV3.compute_reward` (v2) / `evaluate_state` (MW
+    envs/sawyer_drawer_open_v3.py:66-90, 115-158): reach the handle (x-y error weighted 3x), pull
+    it 20 cm out."""
+    gripper, handle = obs[:3], obs[4:7]
+    handle_error = jnp.linalg.norm(handle - start.target)
+    opening = tolerance(handle_error, 0.0, 0.02, 0.2)
+    handle_init = start.target + jnp.array([0.0, 0.2, 0.0])
+    scale = jnp.array([3.0, 3.0, 1.0])
+    caging_margin = jnp.linalg.norm((handle_init - scene.init_tcp) * scale)
+    caging = tolerance(jnp.linalg.norm((handle - gripper) * scale), 0.0, 0.01, caging_margin)
+    metrics = {
+        "success": _flag(handle_error <= 0.03),
+        "near_object": _flag(jnp.linalg.norm(handle - gripper) <= 0.03),
+        "grasp_reward": caging,
+        "in_place_reward": opening,
+        "obj_to_target": handle_error,
+    }
+    return 5.0 * (caging + opening), metrics
+
+
+def drawer_close(scene: Scene, obs, action, start: Start):
+    """`SawyerDrawerCloseEnvV3.compute_reward` (v2) / `evaluate_state` (MW
+    envs/sawyer_drawer_close_v3.py:68-90, 120-172). Its radius is the base class's 0.05
+    (sawyer_xyz_env.py:156): the class's own `_TARGET_RADIUS = 0.04` is never read."""
+    obj, radius = obs[4:7], 0.05
+    target_to_obj = jnp.linalg.norm(obj - start.target)
+    target_to_obj_init = jnp.linalg.norm(start.obj_init - start.target)
+    in_place = tolerance(target_to_obj, 0.0, radius, jnp.abs(target_to_obj_init - radius))
+    tcp_to_obj = jnp.linalg.norm(obj - scene.tcp)
+    tcp_to_obj_init = jnp.linalg.norm(start.obj_init - scene.init_tcp)
+    reach_margin = jnp.abs(tcp_to_obj_init - 0.005)
+    reach = tolerance(tcp_to_obj, 0.0, 0.005, reach_margin, sigmoid="gaussian")
+    reach = hamacher(reach, jnp.clip(action[-1], 0.0, 1.0))
+    success = target_to_obj <= radius + 0.015
+    reward = 10.0 * jnp.where(success, 1.0, hamacher(reach, in_place))
+    metrics = {
+        "success": _flag(success),
+        "near_object": _flag(tcp_to_obj <= 0.01),
+        "grasp_reward": reach,
+        "in_place_reward": in_place,
+        "obj_to_target": target_to_obj,
+    }
+    return reward, metrics
+
+
+def door_open(scene: Scene, obs, action, start: Start):
+    """`SawyerDoorEnvV3.compute_reward` (v2) / `evaluate_state` (MW envs/sawyer_door_v3.py:
+    68-95, 130-205): the hand above a floor that rises away from the handle and at the handle,
+    the gripper's effort, the hinge's angle toward 120 degrees open."""
+    hand, door = obs[:3], obs[4:7] + jnp.array([-0.05, 0.0, 0.0])
+    theta, threshold = scene.joint, 0.12
+    radius = jnp.linalg.norm(hand[:2] - door[:2])
+    beyond = jnp.maximum(radius - threshold, 1e-12)  # the log's branch is only taken above 0
+    floor = jnp.where(radius <= threshold, 0.0, 0.04 * jnp.log(beyond) + 0.4)
+    above_floor = jnp.where(
+        hand[2] >= floor, 1.0, tolerance(floor - hand[2], 0.0, 0.01, floor / 2.0)
+    )
+    offset = jnp.array([0.05, 0.03, -0.01])
+    at_handle = tolerance(jnp.linalg.norm(hand - door - offset), 0.0, threshold / 2.0, 0.5)
+    ready = hamacher(above_floor, at_handle)
+    opening = tolerance(np.pi / 2.0 + np.pi / 6 + theta, 0.0, 0.5, np.pi / 3.0)
+    opened = 0.2 * _flag(theta < -np.pi / 90.0) + 0.8 * opening
+    grab = (jnp.clip(action[3], -1.0, 1.0) + 1.0) / 2.0
+    success = jnp.abs(obs[4] - start.target[0]) <= 0.08
+    reward = jnp.where(success, 10.0, 2.0 * hamacher(ready, grab) + 8.0 * opened)
+    metrics = {
+        "success": _flag(success),
+        "near_object": ready,
+        "grasp_reward": grab,
+        "in_place_reward": opened,
+        "obj_to_target": jnp.zeros(()),
+    }
+    return reward, metrics
+
+
+def door_close(scene: Scene, obs, action, start: Start):
+    """`SawyerDoorCloseEnvV3.compute_reward` (v2) / `evaluate_state` (MW
+    envs/sawyer_door_close_v3.py:105-118, 120-157): the handle to the closed door's place, the
+    hand beside it."""
+    obj, target, radius = obs[4:7], start.target, 0.05
+    tcp_to_target = jnp.linalg.norm(scene.tcp - target)
+    obj_to_target = jnp.linalg.norm(obj - target)
+    in_place_margin = jnp.linalg.norm(start.obj_init - target)
+    in_place = tolerance(obj_to_target, 0.0, radius, in_place_margin, sigmoid="gaussian")
+    hand_margin = jnp.linalg.norm(scene.hand_init_pos - obj) + 0.1
+    hand_in_place = tolerance(tcp_to_target, 0.0, 0.25 * radius, hand_margin, sigmoid="gaussian")
+    reward = jnp.where(obj_to_target < radius, 10.0, 3.0 * hand_in_place + 6.0 * in_place)
+    metrics = {
+        "success": _flag(obj_to_target <= 0.08),
+        "near_object": jnp.zeros(()),
+        "grasp_reward": jnp.ones(()),
+        "in_place_reward": hand_in_place,
+        "obj_to_target": obj_to_target,
+    }
+    return reward, metrics
+
+
+def window_open(scene: Scene, obs, action, start: Start):
+    """`SawyerWindowOpenEnvV3.compute_reward` (v2) / `evaluate_state` (MW
+    envs/sawyer_window_open_v3.py:79-101, 126-170): the handle 20 cm along x, the hand at it."""
+    obj, target, radius, handle_radius = obs[4:7], start.target, 0.05, 0.02
+    target_to_obj = jnp.abs(obj[0] - target[0])
+    target_to_obj_init = jnp.abs(start.obj_init[0] - target[0])
+    in_place = tolerance(target_to_obj, 0.0, radius, jnp.abs(target_to_obj_init - radius))
+    tcp_to_obj = jnp.linalg.norm(obj - scene.tcp)
+    tcp_to_obj_init = jnp.linalg.norm(start.obj_obs_init - scene.init_tcp)
+    reach_margin = jnp.abs(tcp_to_obj_init - handle_radius)
+    reach = tolerance(tcp_to_obj, 0.0, handle_radius, reach_margin)
+    metrics = {
+        "success": _flag(target_to_obj <= radius),
+        "near_object": _flag(tcp_to_obj <= 0.05),
+        "grasp_reward": reach,
+        "in_place_reward": in_place,
+        "obj_to_target": target_to_obj,
+    }
+    return 10.0 * hamacher(reach, in_place), metrics
+
+
+def button_press_topdown(scene: Scene, obs, action, start: Start):
+    """`SawyerButtonPressTopdownEnvV3.compute_reward` (v2) / `evaluate_state` (MW
+    envs/sawyer_button_press_topdown_v3.py:62-88, 122-162): the closed gripper at the button,
+    the button down to its hole. The reach margin is the distance from the settled hand to the
+    button where it is now (as Meta-World computes it)."""
+    obj = obs[4:7]
+    tcp_to_obj = jnp.linalg.norm(obj - scene.tcp)
+    tcp_to_obj_init = jnp.linalg.norm(obj - scene.init_tcp)
+    obj_to_target = jnp.abs(start.target[2] - obj[2])
+    near_button = tolerance(tcp_to_obj, 0.0, 0.01, tcp_to_obj_init)
+    pressed = tolerance(obj_to_target, 0.0, 0.005, start.extra)
+    reward = 5.0 * hamacher(1.0 - obs[3], near_button)
+    reward = reward + jnp.where(tcp_to_obj <= 0.03, 5.0 * pressed, 0.0)
+    metrics = {
+        "success": _flag(obj_to_target <= 0.024),
+        "near_object": _flag(tcp_to_obj <= 0.05),
+        "grasp_reward": near_button,
+        "in_place_reward": pressed,
+        "obj_to_target": obj_to_target,
+    }
+    return reward, metrics
+
+
 METRICS = ("success", "near_object", "grasp_reward", "in_place_reward", "obj_to_target")
