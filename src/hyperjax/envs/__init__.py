@@ -13,6 +13,14 @@ import jax
 from hyperjax.envs.base import SPLITS, MetaEnv, TrialWrapper
 from hyperjax.errors import ConfigError, check_choice
 
+# Meta-World's ML10 classes but pick-place (`ml1`), each `ml1-<class>` (hyperjax.envs.meta_world
+# has them all; listed here so that the registry does not import MuJoCo).
+_META_WORLD_CLASSES = (
+    "reach", "push", "door-open", "drawer-close", "button-press-topdown", "peg-insert-side",
+    "window-open", "sweep", "basketball", "drawer-open", "door-close", "shelf-place",
+    "sweep-into", "lever-pull",
+)  # fmt: skip
+
 # name -> (module, class) or (module, class, fixed constructor arguments). Brax-backed tasks take
 # a `backend` override.
 _REGISTRY: dict[str, tuple] = {
@@ -33,17 +41,8 @@ _REGISTRY: dict[str, tuple] = {
     "ml1": ("hyperjax.envs.meta_world", "MetaWorldML1"),  # pick-place, the paper's
     **{
         f"ml1-{task}": ("hyperjax.envs.meta_world", "MetaWorldML1", {"task": task})
-        for task in (
-            "reach",
-            "push",
-            "drawer-open",
-            "drawer-close",
-            "door-open",
-            "door-close",
-            "window-open",
-            "button-press-topdown",
-        )
-    },  # fmt: skip
+        for task in _META_WORLD_CLASSES
+    },
     # Single-task Brax env, for checking the learner against Brax's PPO (benchmarks/ppo_parity.py).
     "halfcheetah": ("hyperjax.envs.single_task", "HalfCheetah"),
 }

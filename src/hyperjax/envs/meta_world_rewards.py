@@ -26,7 +26,8 @@ class Scene(NamedTuple):
     right_pad: jax.Array
     init_tcp: jax.Array  # `tcp_center` after the hand settled at reset
     hand_init_pos: jax.Array
-    joint: jax.Array  # the position of the task's own joint (the door's hinge angle), else 0
+    joint: jax.Array  # the first position of the task's own joint (the door's hinge angle)
+    points: jax.Array  # (k, 3) places a class's reward reads (peg-insert-side: its sites)
 
 
 class Start(NamedTuple):
@@ -34,7 +35,8 @@ class Start(NamedTuple):
 
     obj_init: jax.Array  # MW `obj_init_pos`
     target: jax.Array  # MW `_target_pos`
-    extra: jax.Array | float = 0.0  # a class's own reset constant (button: its depth)
+    # A class's own reset constant: button-press-topdown's depth, peg-insert-side's peg head start.
+    extra: jax.Array | float = 0.0
     obj_obs_init: jax.Array | None = None  # the object's observed position after the reset
 
 
@@ -82,15 +84,21 @@ def reach(scene: Scene, obs, action, start: Start):
     return 10.0 * in_place, metrics
 
 
-def caging(scene: Scene, action, obj, obj_init, obj_radius, pad_thresh, xz_thresh):
-    """`SawyerXYZEnv._gripper_caging_reward(..., high_density=True)` (MW sawyer_xyz_env.py:
-    721-858): the pads around the object in y, the fingers over it in x-z, the gripper closing."""
+def caging(
+    scene: Scene, action, obj, obj_init, obj_radius, pad_thresh, xz_thresh, high_density=True
+):
+    """`SawyerXYZEnv._gripper_caging_reward` (MW sawyer_xyz_env.py:721-858): the pads around the
+    object in y, the fingers over it in x-z, the gripper closing; high density (push) averages
+    in the caging alone, the default (shelf-place) does not."""
     pads_y = jnp.stack([scene.left_pad[1], scene.right_pad[1]])
     margins = jnp.abs(jnp.abs(pads_y - obj_init[1]) - pad_thresh)
     left, right = tolerance(jnp.abs(pads_y - obj[1]), obj_radius, pad_thresh, margins)
     xz_margin = jnp.linalg.norm(obj_init[XZ] - scene.init_tcp[XZ]) - xz_thresh
     xz = tolerance(jnp.linalg.norm(scene.tcp[XZ] - obj[XZ]), 0.0, xz_thresh, xz_margin)
-    return _grip(hamacher(hamacher(left, right), xz), action)
+    caged = hamacher(hamacher(left, right), xz)
+    if high_density:
+        return _grip(caged, action)
+    return hamacher(caged, jnp.where(caged > 0.97, jnp.clip(action[-1], 0.0, 1.0), 0.0))
 
 
 def _grip(caged, action):
@@ -151,10 +159,10 @@ def pick_place(scene: Scene, obs, action, start: Start):
     )
 
 
-def _object_metrics(success, tcp_to_obj, grasped, in_place, obj_to_target) -> dict:
+def _object_metrics(success, tcp_to_obj, grasped, in_place, obj_to_target, near=0.03) -> dict:
     return {
         "success": _flag(success),
-        "near_object": _flag(tcp_to_obj <= 0.03),
+        "near_object": _flag(tcp_to_obj <= near),
         "grasp_reward": grasped,
         "in_place_reward": in_place,
         "obj_to_target": obj_to_target,
@@ -270,13 +278,9 @@ def window_open(scene: Scene, obs, action, start: Start):
     tcp_to_obj_init = jnp.linalg.norm(start.obj_obs_init - scene.init_tcp)
     reach_margin = jnp.abs(tcp_to_obj_init - handle_radius)
     reach = tolerance(tcp_to_obj, 0.0, handle_radius, reach_margin)
-    metrics = {
-        "success": _flag(target_to_obj <= radius),
-        "near_object": _flag(tcp_to_obj <= 0.05),
-        "grasp_reward": reach,
-        "in_place_reward": in_place,
-        "obj_to_target": target_to_obj,
-    }
+    metrics = _object_metrics(
+        target_to_obj <= radius, tcp_to_obj, reach, in_place, target_to_obj, near=0.05
+    )
     return 10.0 * hamacher(reach, in_place), metrics
 
 
@@ -293,14 +297,170 @@ def button_press_topdown(scene: Scene, obs, action, start: Start):
     pressed = tolerance(obj_to_target, 0.0, 0.005, start.extra)
     reward = 5.0 * hamacher(1.0 - obs[3], near_button)
     reward = reward + jnp.where(tcp_to_obj <= 0.03, 5.0 * pressed, 0.0)
-    metrics = {
-        "success": _flag(obj_to_target <= 0.024),
-        "near_object": _flag(tcp_to_obj <= 0.05),
-        "grasp_reward": near_button,
-        "in_place_reward": pressed,
-        "obj_to_target": obj_to_target,
-    }
+    metrics = _object_metrics(
+        obj_to_target <= 0.024, tcp_to_obj, near_button, pressed, obj_to_target, near=0.05
+    )
     return reward, metrics
+
+
+def sweep_caging(scene: Scene, action, obj, obj_init, grip_extra: float, xz_thresh: float):
+    """`_gripper_caging_reward` of sweep and sweep-into (MW envs/sawyer_sweep_v3.py:132-226,
+    envs/sawyer_sweep_into_goal_v3.py:123-217): the pads around the object in y, the fingers at
+    it in x-z; when caged, the pads' grip (within `obj_radius + grip_extra`) instead of the
+    gripper's effort. Margins from the pads' live positions, as in pick-place."""
+    obj_radius, pad_thresh = 0.02, 0.05
+    right_delta, left_delta = obj[1] - scene.right_pad[1], scene.left_pad[1] - obj[1]
+    right_margin = jnp.abs(jnp.abs(obj[1] - scene.right_pad[1]) - pad_thresh)
+    left_margin = jnp.abs(jnp.abs(obj[1] - scene.left_pad[1]) - pad_thresh)
+    grip_thresh = obj_radius + grip_extra
+    y_caging = hamacher(
+        tolerance(right_delta, obj_radius, pad_thresh, right_margin),
+        tolerance(left_delta, obj_radius, pad_thresh, left_margin),
+    )
+    y_gripping = hamacher(
+        tolerance(right_delta, obj_radius, grip_thresh, right_margin),
+        tolerance(left_delta, obj_radius, grip_thresh, left_margin),
+    )
+    xz_margin = jnp.linalg.norm(obj_init[XZ] - scene.init_tcp[XZ]) - xz_thresh
+    xz = tolerance(jnp.linalg.norm(scene.tcp[XZ] - obj[XZ]), 0.0, xz_thresh, xz_margin)
+    caging = hamacher(y_caging, xz)
+    return (caging + jnp.where(caging > 0.95, y_gripping, 0.0)) / 2
+
+
+def _sweep_reward(scene: Scene, obs, action, start: Start, target, grip_extra, xz_thresh):
+    obj, radius = obs[4:7], 0.05
+    obj_to_target = jnp.linalg.norm(obj - target)
+    tcp_to_obj = jnp.linalg.norm(obj - scene.tcp)
+    in_place = tolerance(obj_to_target, 0.0, radius, jnp.linalg.norm(start.obj_init - target))
+    grasped = sweep_caging(scene, action, obj, start.obj_init, grip_extra, xz_thresh)
+    reward = 2.0 * grasped + 6.0 * hamacher(grasped, in_place)
+    reward = jnp.where(obj_to_target < radius, 10.0, reward)
+    return reward, _object_metrics(
+        obj_to_target <= radius, tcp_to_obj, grasped, in_place, obj_to_target
+    )
+
+
+def sweep(scene: Scene, obs, action, start: Start):
+    """`SawyerSweepEnvV3.compute_reward` (v2) / `evaluate_state` (MW envs/sawyer_sweep_v3.py:
+    68-91, 228-266): the puck swept to the table's edge."""
+    return _sweep_reward(scene, obs, action, start, start.target, 0.01, 0.005)
+
+
+def sweep_into(scene: Scene, obs, action, start: Start):
+    """`SawyerSweepIntoGoalEnvV3.compute_reward` (v2) / `evaluate_state` (MW
+    envs/sawyer_sweep_into_goal_v3.py:68-92, 219-257): the puck swept into the hole; the target
+    is the hole's x-y at the puck's current height."""
+    target = start.target.at[2].set(obs[6])
+    return _sweep_reward(scene, obs, action, start, target, 0.005, 0.01)
+
+
+def lever_pull(scene: Scene, obs, action, start: Start):
+    """`SawyerLeverPullEnvV3.compute_reward` (v2) / `evaluate_state` (MW
+    envs/sawyer_lever_pull_v3.py:80-104, 132-180): the hand's "shoulder" under the lever (x-z
+    error weighted 4x), the lever's end to the goal above. `start.obj_init` is the lever end's
+    start (`_lever_pos_init`); `scene.joint` the lever's angle (`LeverAxis`)."""
+    gripper, lever, target = obs[:3], obs[4:7], start.target
+    scale, offset = jnp.array([4.0, 1.0, 4.0]), jnp.array([0.0, 0.055, 0.07])
+    shoulder_to_lever = jnp.linalg.norm((gripper + offset - lever) * scale)
+    shoulder_margin = jnp.linalg.norm((scene.init_tcp + offset - start.obj_init) * scale)
+    ready_to_lift = tolerance(shoulder_to_lever, 0.0, 0.02, shoulder_margin)
+    lever_error = jnp.abs(-scene.joint - np.pi / 2.0)
+    engagement = tolerance(lever_error, 0.0, np.pi / 48.0, np.pi / 2.0 - np.pi / 12.0)
+    in_place_margin = jnp.linalg.norm(start.obj_init - target)
+    in_place = tolerance(jnp.linalg.norm(lever - target), 0.0, 0.04, in_place_margin)
+    metrics = {
+        "success": _flag(lever_error <= np.pi / 24),
+        "near_object": _flag(shoulder_to_lever < 0.03),
+        "grasp_reward": ready_to_lift,
+        "in_place_reward": engagement,
+        "obj_to_target": shoulder_to_lever,
+    }
+    return 10.0 * hamacher(ready_to_lift, in_place), metrics
+
+
+def shelf_place(scene: Scene, obs, action, start: Start):
+    """`SawyerShelfPlaceEnvV3.compute_reward` (v2) / `evaluate_state` (MW
+    envs/sawyer_shelf_place_v3.py:69-100, 155-225): grasp, lift and place on the shelf; the
+    in-place term is cut in front of the shelf below its board and zeroed behind it."""
+    obj, tcp_opened, target, radius = obs[4:7], obs[3], start.target, 0.05
+    obj_to_target = jnp.linalg.norm(obj - target)
+    tcp_to_obj = jnp.linalg.norm(obj - scene.tcp)
+    in_place = tolerance(obj_to_target, 0.0, radius, jnp.linalg.norm(start.obj_init - target))
+    grasped = caging(scene, action, obj, start.obj_init, 0.02, 0.05, 0.01, high_density=False)
+    reward = hamacher(grasped, in_place)
+    below_board = (obj[2] > 0.0) & (obj[2] < 0.24)
+    beside = (obj[0] > target[0] - 0.15) & (obj[0] < target[0] + 0.15)
+    in_front = (obj[1] > target[1] - 3 * radius) & (obj[1] < target[1])
+    z_scaling = (0.24 - obj[2]) / 0.24
+    y_scaling = (obj[1] - (target[1] - 3 * radius)) / (3 * radius)
+    cut = jnp.clip(in_place - hamacher(y_scaling, z_scaling), 0.0, 1.0)
+    in_place = jnp.where(below_board & beside & in_front, cut, in_place)
+    in_place = jnp.where(below_board & beside & (obj[1] > target[1]), 0.0, in_place)
+    lifted = (tcp_to_obj < 0.025) & (tcp_opened > 0) & (obj[2] - 0.01 > start.obj_init[2])
+    reward = jnp.where(lifted, reward + 1.0 + 5.0 * in_place, reward)
+    reward = jnp.where(obj_to_target < radius, 10.0, reward)
+    return reward, _object_metrics(
+        obj_to_target <= 0.07, tcp_to_obj, grasped, in_place, obj_to_target
+    )
+
+
+def basketball(scene: Scene, obs, action, start: Start):
+    """`SawyerBasketballEnvV3.compute_reward` (v2) / `evaluate_state` (MW
+    envs/sawyer_basketball_v3.py:72-100, 141-195): grasp the ball and bring it over the hoop, 30
+    cm up (z error weighted 2x); a lifted ball counts as fully grasped."""
+    obj, tcp_opened, radius = obs[4:7], obs[3], 0.08
+    target = start.target.at[2].set(0.3)
+    scale = jnp.array([1.0, 1.0, 2.0])
+    target_to_obj = jnp.linalg.norm((obj - target) * scale)
+    margin = jnp.linalg.norm((start.obj_init - target) * scale)
+    in_place = tolerance(target_to_obj, 0.0, radius, margin)
+    tcp_to_obj = jnp.linalg.norm(obj - scene.tcp)
+    grasped = caging(scene, action, obj, start.obj_init, 0.025, 0.06, 0.005)
+    lifted = (tcp_to_obj < 0.035) & (tcp_opened > 0) & (obj[2] - 0.01 > start.obj_init[2])
+    grasped = jnp.where(lifted, 1.0, grasped)
+    reward = hamacher(grasped, in_place)
+    reward = jnp.where(lifted, reward + 1.0 + 5.0 * in_place, reward)
+    reward = jnp.where(target_to_obj < radius, 10.0, reward)
+    metrics = _object_metrics(
+        target_to_obj <= radius, tcp_to_obj, grasped, in_place, target_to_obj, near=0.05
+    )
+    return reward, metrics
+
+
+def rect_prism_tolerance(point, zero, one):
+    """MW utils/reward_utils.py:186-219: inside the box spanned by corners `zero` and `one`, the
+    product of the point's relative coordinates (0 at `zero`, 1 at `one`); 1 outside."""
+    low, high = jnp.minimum(zero, one), jnp.maximum(zero, one)
+    inside = ((point >= low) & (point <= high)).all()
+    return jnp.where(inside, jnp.prod((point - zero) / (one - zero)), 1.0)
+
+
+def peg_insert_side(scene: Scene, obs, action, start: Start):
+    """`SawyerPegInsertionSideEnvV3.compute_reward` (v2) / `evaluate_state` (MW
+    envs/sawyer_peg_insertion_side_v3.py:94-128, 164-250): grasp the peg, its head into the
+    box's hole (y-z error weighted 2x), the in-place term cut inside the box's two collision
+    prisms. `scene.points`: the peg head and the prisms' corners; `start.extra`: the peg head's
+    place after the hand's settle, before the peg is moved (where Meta-World reads it)."""
+    obj, tcp_opened, target = obs[4:7], obs[3], start.target
+    head, brc1, tlc1, brc2, tlc2 = scene.points
+    scale = jnp.array([1.0, 2.0, 2.0])
+    tcp_to_obj = jnp.linalg.norm(obj - scene.tcp)
+    obj_to_target = jnp.linalg.norm((head - target) * scale)
+    margin = jnp.linalg.norm((start.extra - target) * scale)
+    in_place = tolerance(obj_to_target, 0.0, 0.07, margin)
+    collision_boxes = hamacher(
+        rect_prism_tolerance(head, brc2, tlc2), rect_prism_tolerance(head, brc1, tlc1)
+    )
+    in_place = hamacher(in_place, collision_boxes)
+    grasped = caging(scene, action, obj, start.obj_init, 0.0075, 0.03, 0.005)
+    lifted = (tcp_to_obj < 0.08) & (tcp_opened > 0) & (obj[2] - 0.01 > start.obj_init[2])
+    grasped = jnp.where(lifted, 1.0, grasped)
+    reward = hamacher(grasped, in_place)
+    reward = jnp.where(lifted, reward + 1.0 + 5.0 * in_place, reward)
+    reward = jnp.where(obj_to_target <= 0.07, 10.0, reward)
+    return reward, _object_metrics(
+        obj_to_target <= 0.07, tcp_to_obj, grasped, in_place, obj_to_target
+    )
 
 
 METRICS = ("success", "near_object", "grasp_reward", "in_place_reward", "obj_to_target")
