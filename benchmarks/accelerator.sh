@@ -32,9 +32,12 @@ step env_throughput.py --envs grid-world cheetah-dir --batch-sizes 16 2048 --rep
 step env_throughput.py --envs cheetah-dir ant-dir humanoid-dir walker-params \
   --backends default mujoco --batch-sizes 16 2048 --steps 100 --repeats 3 \
   --csv-name env_throughput_mujoco
-# Meta-World's scenes on MJX (ML1 pick-place, reach, push) at the paper's 16 and at GPU batches.
-step env_throughput.py --envs ml1 ml1-reach ml1-push --batch-sizes 16 64 2048 --steps 100 \
-  --repeats 3 --csv-name env_throughput_metaworld
+# Meta-World's scenes on MJX (ML1 pick-place and ML10's other 14 classes) at the paper's 16 and
+# at GPU batches.
+step env_throughput.py --envs ml1 ml1-reach ml1-push ml1-door-open ml1-drawer-close \
+  ml1-button-press-topdown ml1-peg-insert-side ml1-window-open ml1-sweep ml1-basketball \
+  ml1-drawer-open ml1-door-close ml1-shelf-place ml1-sweep-into ml1-lever-pull \
+  --batch-sizes 16 64 2048 --steps 100 --repeats 3 --csv-name env_throughput_metaworld
 step training_speed.py --cases grid-small-rl2 cheetah-small-rl2 --num-envs 2048 --updates 2 \
   --repeats 3 --csv-name training_speed_2048
 step brax_peer.py --envs 2048 --updates 4 --repeats 3
