@@ -19,6 +19,7 @@ import pytest
 from hyperjax import envs
 from hyperjax.envs import meta_world as mw
 from hyperjax.envs import meta_world_reference as reference
+from hyperjax.envs import meta_world_tasks as ml10_tasks
 from hyperjax.errors import ConfigError
 
 OPTIONS = {"compiler_options": {"xla_cpu_use_fusion_emitters": False}}
@@ -29,7 +30,7 @@ def env():
     return envs.make_meta_env("ml1")
 
 
-@pytest.fixture(scope="module", params=list(mw.TASKS))
+@pytest.fixture(scope="module", params=list(ml10_tasks.TASKS))
 def any_env(request):
     return envs.make_meta_env("ml1", task=request.param)
 
@@ -134,10 +135,13 @@ def test_trial_wrapper_runs_two_500_step_episodes(env):
     from metaworld.env_dict import ML10_V3
 
     ml10 = {split: [name.removesuffix("-v3") for name in ML10_V3[split]] for split in ML10_V3}
-    assert (ml10["train"], ml10["test"]) == (list(mw.ML10_TRAIN), list(mw.ML10_TEST))
-    assert set(mw.ML10_TRAIN + mw.ML10_TEST) == set(mw.TASKS)
+    assert (ml10["train"], ml10["test"]) == (
+        list(ml10_tasks.ML10_TRAIN),
+        list(ml10_tasks.ML10_TEST),
+    )
+    assert set(ml10_tasks.ML10_TRAIN + ml10_tasks.ML10_TEST) == set(ml10_tasks.TASKS)
     registered = {n.removeprefix("ml1-") for n in envs.names() if n.startswith("ml1-")}
-    assert registered | {"pick-place"} == set(mw.TASKS)
+    assert registered | {"pick-place"} == set(ml10_tasks.TASKS)
     with pytest.raises(ConfigError, match="env.task: unknown option for env 'ml1-reach'"):
         envs.make_meta_env("ml1-reach", task="push")
 
@@ -182,7 +186,7 @@ def test_physics_matches_mujoco_but_for_the_welds_jdot_term():
     import mujoco
     from mujoco import mjx
 
-    spec = mw.TASKS["pick-place"]
+    spec = ml10_tasks.TASKS["pick-place"]
     settled = mw.settle_hand(mw.sawyer_model(spec.xml), np.asarray(spec.hand_init_pos))
     errors = {}
     with jax.enable_x64(True):

@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperjax.envs.meta_world import TASKS, MetaWorldML1, require_metaworld
+from hyperjax.envs.meta_world import MetaWorldML1, require_metaworld
+from hyperjax.envs.meta_world_tasks import TASKS
 
 
 def expert(task: str):
