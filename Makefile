@@ -35,11 +35,11 @@ lock:
 # The suite's programs are tiny, so compiling them costs more than running them. LLVM's
 # optimisation level 0 cuts cold compile time by about a fifth here; XLA:CPU's older element-wise
 # emitters (fusion emitters off) cut it further: make test (539 tests) took 785 s of pytest
-# cold with them on, 610 s with them off (2026-12-06). Float semantics are unchanged (no fast-math either way),
-# but XLA fuses differently, and test-slow's single-seed grid-world learning check missed its
-# margin that way (2.62 vs 1.87 + 1.0, CI stop 41), so test-slow keeps XLA's default emitters.
-# Meta-World's programs turn them off per program everywhere (hyperjax.envs.compiler_options).
-# worksteal keeps both workers busy to the end.
+# cold with them on, 610 s with them off (2026-12-06). Float semantics are unchanged (no
+# fast-math either way), but XLA fuses differently, and test-slow's single-seed grid-world
+# learning check missed its margin that way (2.62 vs 1.87 + 1.0, CI stop 41), so test-slow
+# keeps XLA's default emitters. Meta-World's programs turn them off per program everywhere
+# (hyperjax.envs.compiler_options). worksteal keeps both workers busy to the end.
 TEST_XLA_FLAGS ?= --xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false
 SLOW_XLA_FLAGS ?= --xla_backend_optimization_level=0
 test: $(STAMP)
