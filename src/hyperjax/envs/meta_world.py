@@ -286,7 +286,10 @@ class MetaWorldML1(MetaEnv):
 
     def start(self, task: jax.Array) -> Start:
         """What the task's reset fixes for its episode (object's start, goal, ...)."""
-        data = self._reset_data(task)
+        return self._start_at(self._reset_data(task), task)
+
+    def _start_at(self, data: mjx.Data, task: jax.Array) -> Start:
+        """`start`, read from the reset state already computed."""
         start = self.spec.start(self.probe, data, task, self._rest)
         obs_pos = self.spec.objects(self.probe, data)[0]
         return Start(start.obj_init, start.target, jnp.asarray(start.extra, jnp.float32), obs_pos)
@@ -306,7 +309,7 @@ class MetaWorldML1(MetaEnv):
         obs = jnp.concatenate([current, current, jnp.zeros(3, current.dtype)])
         zero = jnp.zeros(())
         metrics = {name: zero for name in self.metric_names}
-        info = {"task": task, "prev_obs": current, "start": self.start(task)}
+        info = {"task": task, "prev_obs": current, "start": self._start_at(data, task)}
         return State(data, obs, zero, zero, metrics, info)
 
     metric_names = METRICS
