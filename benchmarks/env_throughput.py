@@ -27,8 +27,10 @@ from hyperjax.errors import ConfigError  # noqa: E402
 COLUMNS = ("env", "backend", "batch", "steps_per_s", "compile_s", "status", "cpus", "device")
 
 
-def _random_actions(key: jax.Array, env: envs.TrialWrapper, shape: tuple[int, ...]) -> jax.Array:
-    if getattr(env.env, "discrete", False):
+def _random_actions(
+    key: jax.Array, env: envs.TrialWrapper | envs.Mixture, shape: tuple[int, ...]
+) -> jax.Array:
+    if env.discrete:
         return jax.random.randint(key, shape, 0, env.action_size)
     return jax.random.uniform(key, (*shape, env.action_size), minval=-1.0, maxval=1.0)
 
@@ -45,11 +47,11 @@ def measure(
 
     def run(key: jax.Array):
         reset_key, act_key = jax.random.split(key)
-        state = jax.vmap(env.reset)(jax.random.split(reset_key, batch))
+        state = env.reset_batch(jax.random.split(reset_key, batch))
         actions = _random_actions(act_key, env, (steps, batch))
 
         def body(s, a):
-            s = jax.vmap(env.step)(s, a)
+            s = env.step_batch(s, a)
             return s, s.reward.sum()
 
         _, rewards = jax.lax.scan(body, state, actions)
@@ -69,7 +71,7 @@ def measure(
         times.append(time.perf_counter() - start)
     return {
         "env": name,
-        "backend": getattr(env.env, "backend", ""),
+        "backend": env.backend,
         "batch": batch,
         "steps_per_s": round(batch * steps / statistics.median(times)),
         "compile_s": round(compile_s, 1),

@@ -225,3 +225,67 @@ def test_physics_matches_mujoco_but_for_the_welds_jdot_term():
             errors[weld] = np.array(worst)
     assert errors[False].max() < 1e-12
     assert 1e-6 < errors[True][0] < 1e-4 and errors[True].max() < 1e-3
+
+
+# --- ML10: ten training classes in one batch, five held-out test classes ---
+
+
+def test_ml10_tasks_are_ml10s_own_one_split_per_class():
+    metaworld = mw.require_metaworld()  # with its MuJoCo 3.17 weld fix
+    benchmark = metaworld.ML10(seed=0)
+    family = envs.make_meta_env("ml10")
+    for name, split, tasks in (
+        ("push", "train", benchmark.train_tasks),
+        ("drawer-open", "test", benchmark.test_tasks),
+    ):
+        expected = [pickle.loads(t.data)["rand_vec"] for t in tasks if t.env_name == f"{name}-v3"]
+        scene = family.scene(name)
+        assert list(scene.tasks) == [split]  # a training class has no test tasks, and back
+        np.testing.assert_allclose(scene.tasks[split], np.stack(expected), rtol=1e-6)
+        assert scene.end_on_success  # the authors' ML10 ends an episode at its first success
+    # One numpy stream runs through ML10's classes: push's tasks are not ML1's.
+    assert not np.allclose(
+        family.scene("push").tasks["train"], mw.ml1_task_vectors("push", 0)["train"]
+    )
+    with pytest.raises(ConfigError, match="env.split: 'push' is an ML10 train class, without test"):
+        family.scene("push").sample_task(jax.random.key(0), "test")
+
+
+def test_ml10_splits_a_batch_over_its_classes():
+    train, test = envs.make("ml10"), envs.make("ml10", split="test")
+    assert tuple(train.members) == ml10_tasks.ML10_TRAIN
+    assert tuple(test.members) == ml10_tasks.ML10_TEST
+    # A policy trained on the train mixture reads test trials of the same shape.
+    for mixture in (train, test):
+        assert (mixture.observation_size, mixture.action_size, mixture.task_size) == (40, 4, 21)
+        assert (mixture.episode_length, mixture.episodes_per_trial) == (500, 2)
+    with pytest.raises(
+        ConfigError, match="ppo.num_envs: 8 envs do not split evenly over ML10's 10"
+    ):
+        train.check_batch("ppo.num_envs", 8)
+    test.check_batch("eval_trials", 10)
+    assert envs.compiler_options("ml10") == OPTIONS["compiler_options"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"train_classes": ["reach", "door-close"]},
+            "env.train_classes: 'door-close' is an ML10 test class, not one to train on; "
+            "allowed: reach, push, pick-place",
+        ),
+        ({"test_classes": ["reach"]}, "env.test_classes: 'reach' is an ML10 training class"),
+        (
+            {"train_classes": ["hammer"]},
+            "env.train_classes: unknown value 'hammer'; allowed: reach",
+        ),
+        ({"train_classes": ["reach", "reach"]}, "env.train_classes: a class appears twice"),
+        ({"train_classes": []}, "env.train_classes: a non-empty list"),
+        ({"task": "reach"}, "env.task: unknown option for env 'ml10'"),
+    ],
+)
+def test_ml10_bad_classes_fail_in_one_line(overrides, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        envs.make_meta_env("ml10", **overrides)
+    assert "\n" not in str(caught.value)

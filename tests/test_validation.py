@@ -73,6 +73,24 @@ SWEEP_CASES = [
     ),
     (["--name", "x" * 300], "name"),
     (["--variant", "quick"], "variant"),
+    (["--algo", "varibad", "--train.ppo.minibatches", "7"], "ppo.minibatches"),  # 16 x 60 steps
+    # ML10 splits a batch evenly over its 10 training classes (and 5 test classes).
+    (["--env", "ml10", "--train.ppo.num-envs", "8"], "ppo.num_envs"),
+    (
+        [
+            "--env",
+            "ml10",
+            "--train.ppo.num-envs",
+            "10",
+            "--train.ppo.minibatches",
+            "2",
+            "--eval-every",
+            "1",
+            "--eval-trials",
+            "8",
+        ],
+        "eval_trials",
+    ),  # fmt: skip
     (["--experiment", DEMO_FILE, "--variant", "nope"], "variant"),
 ]
 

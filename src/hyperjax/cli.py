@@ -198,7 +198,10 @@ def execute_sweep(command: SweepCommand) -> Path:
 
     train = _with_shortcuts(command.train, command)
     runs = plan_runs(command.inits, command.seeds, command.learning_rates)
-    envs.make(train.env, **train.env_overrides())  # env options (e.g. backend), before any write
+    # Env options (e.g. backend) and batch sizes (ML10 splits a batch over its classes), before
+    # any write.
+    env = envs.make(train.env, **train.env_overrides())
+    env.check_batch("ppo.num_envs", train.ppo.num_envs)
     check_positive("checkpoint_every", command.checkpoint_every)
     check_positive("keep_checkpoints", command.keep_checkpoints)
     check_positive("eval_trials", command.eval_trials)
@@ -206,6 +209,9 @@ def execute_sweep(command: SweepCommand) -> Path:
         raise ConfigError(f"eval_every: must be >= 0 (0: off), got {command.eval_every}")
     if command.eval_episodes is not None:
         evaluation_env(train, "test", command.eval_episodes)  # fits the policy, before any write
+    if command.eval_every:
+        for split in envs.SPLITS:
+            evaluation_env(train, split).check_batch("eval_trials", command.eval_trials)
     run_dir = RunDirectory(command.runs_dir / command.name)
     run_dir.check_writable(command.overwrite)
     if command.tensorboard and is_primary_process():

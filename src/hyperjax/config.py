@@ -185,10 +185,6 @@ class PPOConfig:
             "adam_eps",
         ):
             check_positive(f"ppo.{name}", getattr(self, name))
-        if self.num_envs % self.minibatches:
-            raise ConfigError(
-                f"ppo.minibatches: must divide ppo.num_envs={self.num_envs}, got {self.minibatches}"
-            )
         for name in ("gamma", "gae_lambda"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -318,6 +314,7 @@ class TrainConfig:
         check_non_negative_int("diagnostic_samples", self.diagnostic_samples)
         if self.episode_length is not None:
             check_positive("episode_length", self.episode_length)
+        self._check_minibatches()
         if self.episodes_per_trial is not None and self.episodes_per_trial < 1:
             raise ConfigError(f"episodes_per_trial: must be >= 1, got {self.episodes_per_trial}")
         if self.algo == "varibad" and self.vae.buffer_trials < 2 * self.ppo.num_envs:
@@ -339,6 +336,22 @@ class TrainConfig:
             raise ConfigError(
                 f"total_env_steps: {self.total_env_steps} is less than one chunk of "
                 f"{self.steps_per_chunk} steps (num_envs x num_steps x updates_per_chunk)"
+            )
+
+    def _check_minibatches(self) -> None:
+        """RL2's minibatches split the envs (each keeps whole sequences for its GRU); the other
+        algorithms' split the rollout's num_envs x num_steps samples (ML10's 10 envs in 8
+        minibatches, as the authors' 8)."""
+        ppo = self.ppo
+        if self.algo == "rl2" and ppo.num_envs % ppo.minibatches:
+            raise ConfigError(
+                f"ppo.minibatches: must divide ppo.num_envs={ppo.num_envs} (RL2 splits whole env "
+                f"sequences), got {ppo.minibatches}"
+            )
+        if (ppo.num_envs * ppo.num_steps) % ppo.minibatches:
+            raise ConfigError(
+                f"ppo.minibatches: must divide ppo.num_envs x ppo.num_steps = "
+                f"{ppo.num_envs * ppo.num_steps}, got {ppo.minibatches}"
             )
 
     @property

@@ -44,7 +44,7 @@ from hyperjax.config import (
     check_scheme,
     policy_kind_of,
 )
-from hyperjax.envs import TrialWrapper
+from hyperjax.envs import Mixture, TrialWrapper
 from hyperjax.errors import check_positive
 from hyperjax.nets.inits import BaseInit
 from hyperjax.nets.policy import OUTPUT_LAYERS, ActorCritic, layer_base_inits, layer_names
@@ -67,14 +67,14 @@ class Inputs:
 
 def rollout_inputs(
     cfg: TrainConfig,
-    env: TrialWrapper,
+    env: TrialWrapper | Mixture,
     key: jax.Array,
     num_envs: int = 16,
     num_steps: int | None = None,
 ) -> Inputs:
     """Observations and the untrained encoder's z on rollouts of `env` (made from `cfg`) with
     uniformly random actions."""
-    check_positive("num_envs", num_envs)
+    env.check_batch("num_envs", num_envs)
     num_steps = env.trial_length if num_steps is None else num_steps
     check_positive("num_steps", num_steps)
     agent = Agent.for_env(cfg, env)
@@ -87,7 +87,7 @@ def rollout_inputs(
 
     def step(env_state, k):
         action = random_action(k)
-        next_state = jax.vmap(env.step)(env_state, action)
+        next_state = env.step_batch(env_state, action)
         info = next_state.info
         record = {
             "obs": env_state.obs,
@@ -100,7 +100,7 @@ def rollout_inputs(
 
     @jax.jit
     def collect(reset_key, act_key):
-        first = jax.vmap(env.reset)(jax.random.split(reset_key, num_envs))
+        first = env.reset_batch(jax.random.split(reset_key, num_envs))
         _, steps = jax.lax.scan(step, first, jax.random.split(act_key, num_steps))
         return steps
 

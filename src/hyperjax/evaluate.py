@@ -21,7 +21,9 @@ from hyperjax.nets import distributions
 from hyperjax.train import Trainer, TrainState
 
 
-def evaluation_env(cfg: TrainConfig, split: str, episodes: int | None = None) -> envs.TrialWrapper:
+def evaluation_env(
+    cfg: TrainConfig, split: str, episodes: int | None = None
+) -> envs.TrialWrapper | envs.Mixture:
     """The env an evaluation runs: training's, with trials of `episodes` episodes if given (the
     authors evaluate Meta-World on 10-episode trials after training on 2). A policy reads an
     episode flag when a trial has more than one episode, so both must have one, or neither."""
@@ -49,11 +51,12 @@ def make_evaluate(
     check_choice("split", split, envs.SPLITS)
     check_positive("eval_trials", num_trials)
     env = evaluation_env(cfg, split, episodes)
+    env.check_batch("eval_trials", num_trials)
     agent = trainer.agent
     episodes = env.episodes_per_trial
 
     def evaluate(state: TrainState, key: jax.Array) -> dict[str, jax.Array]:
-        env_state = jax.vmap(env.reset)(jax.random.split(key, num_trials))
+        env_state = env.reset_batch(jax.random.split(key, num_trials))
         zeros = jnp.zeros((num_trials,))
         carry = dict(
             env_state=env_state,
@@ -84,7 +87,7 @@ def make_evaluate(
             )
             action = distributions.mode(agent.act(state.params, obs, z), agent.discrete)
             episode_index = es.info["episode_index"]
-            es = jax.vmap(env.step)(es, action)
+            es = env.step_batch(es, action)
             info, reward = es.info, es.reward * c["active"]
             success = es.metrics.get("success", jnp.zeros_like(reward)) * c["active"]
             episode_return = c["episode_return"] + reward

@@ -126,8 +126,8 @@ def make_train(cfg: TrainConfig) -> Trainer:
     vae_learner = varibad.make_vae_learner(cfg, agent, env.trial_length)
     num_envs, num_steps = ppo.num_envs, ppo.num_steps
     episodes_per_trial = env.episodes_per_trial
-    reset_envs = jax.vmap(env.reset)
-    step_envs = jax.vmap(env.step)
+    env.check_batch("ppo.num_envs", num_envs)
+    reset_envs, step_envs = env.reset_batch, env.step_batch
     carry_last_transition = cfg.trial_start_input == "authors"
     restart_rl2_memory = is_rl2 and not cfg.rl2_memory_across_rollouts
     # The authors' time limits: no bootstrap from V(final obs); time-limit steps are cut out.

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from typing import Any
 
 import jax
 
 from hyperjax.envs.base import SPLITS, MetaEnv, TrialWrapper
+from hyperjax.envs.mixture import Mixture
 from hyperjax.errors import ConfigError, check_choice
 
 # Meta-World's ML10 classes but pick-place (`ml1`), each `ml1-<class>` (hyperjax.envs.meta_world
@@ -43,6 +45,8 @@ _REGISTRY: dict[str, tuple] = {
         f"ml1-{task}": ("hyperjax.envs.meta_world", "MetaWorldML1", {"task": task})
         for task in _META_WORLD_CLASSES
     },
+    # Train on 10 classes, test on 5 others: one batch split over the classes (envs.mixture).
+    "ml10": ("hyperjax.envs.meta_world_ml10", "MetaWorldML10"),
     # Single-task Brax env, for checking the learner against Brax's PPO (benchmarks/ppo_parity.py).
     "halfcheetah": ("hyperjax.envs.single_task", "HalfCheetah"),
 }
@@ -56,7 +60,7 @@ def names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
-def env_class(name: str) -> type[MetaEnv]:
+def env_class(name: str) -> type:
     check_choice("env", name, _REGISTRY)
     module, cls = _REGISTRY[name][:2]
     return getattr(importlib.import_module(module), cls)
@@ -78,8 +82,8 @@ def compiler_options(name: str) -> dict | None:
     return dict(options) if options and jax.default_backend() == "cpu" else None
 
 
-def make_meta_env(name: str, **overrides) -> MetaEnv:
-    """The bare task distribution (no trial wrapper)."""
+def make_meta_env(name: str, **overrides) -> MetaEnv | Any:
+    """The bare task distribution (no trial wrapper), or a family of them (`ml10`)."""
     cls = env_class(name)
     fixed = _fixed_arguments(name)
     allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *fixed)]
@@ -92,18 +96,23 @@ def make_meta_env(name: str, **overrides) -> MetaEnv:
     return cls(**fixed, **overrides)
 
 
-def make(name: str, **overrides) -> TrialWrapper:
-    """A task distribution wrapped in trials. Overrides: the env's constructor arguments plus
-    `episode_length`, `episodes_per_trial` and `split` ("train" or "test")."""
+def make(name: str, **overrides) -> TrialWrapper | Mixture:
+    """A task distribution wrapped in trials (a family of them: a `Mixture`, whose batch is split
+    over its classes). Overrides: the env's constructor arguments plus `episode_length`,
+    `episodes_per_trial` and `split` ("train" or "test")."""
     trial_kwargs = {k: overrides.pop(k) for k in _TRIAL_FIELDS if k in overrides}
     if "split" in trial_kwargs:
         check_choice("env.split", trial_kwargs["split"], SPLITS)
-    return TrialWrapper(make_meta_env(name, **overrides), **trial_kwargs)
+    meta_env = make_meta_env(name, **overrides)
+    if isinstance(meta_env, MetaEnv):
+        return TrialWrapper(meta_env, **trial_kwargs)
+    return meta_env.trials(**trial_kwargs)
 
 
 __all__ = [
     "MetaEnv",
     "TrialWrapper",
+    "Mixture",
     "SPLITS",
     "compiler_options",
     "make",

@@ -107,6 +107,19 @@ class TrialWrapper(Wrapper):
         """Steps in a trial when no episode terminates early."""
         return self.episode_length * self.episodes_per_trial
 
+    # --- a batch of envs: what the trainer and evaluation call (`Mixture` splits its batch) ---
+
+    def check_batch(self, field: str, size: int) -> None:
+        """Any positive batch size fits one task distribution."""
+        check_positive(field, size)
+
+    def reset_batch(self, keys: jax.Array) -> State:
+        """One trial start per key (leading axis: the batch)."""
+        return jax.vmap(self.reset)(keys)
+
+    def step_batch(self, state: State, action: jax.Array) -> State:
+        return jax.vmap(self.step)(state, action)
+
     def _with_flag(self, obs: jax.Array, flag: jax.Array) -> jax.Array:
         if not self.has_episode_flag:
             return obs

@@ -166,12 +166,39 @@ def ml1_task_vectors(task: str, seed: int) -> dict[str, np.ndarray]:
     }
 
 
+@functools.lru_cache(maxsize=4)
+def ml10_task_vectors(seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """ML10's task vectors as `metaworld.ML10(seed)` draws them: {class: {split: 50 x d}}, the
+    train split for its 10 training classes, the test split for its 5 test classes (one numpy
+    stream runs through the classes in order, so a class's tasks differ from ML1's)."""
+    import pickle
+
+    metaworld = require_metaworld()
+    benchmark = metaworld.ML10(seed=seed)
+    vectors: dict[str, dict[str, list]] = {}
+    for split, tasks in (("train", benchmark.train_tasks), ("test", benchmark.test_tasks)):
+        for task in tasks:
+            name = task.env_name.removesuffix("-v3")
+            rand_vec = pickle.loads(task.data)["rand_vec"]
+            vectors.setdefault(name, {}).setdefault(split, []).append(rand_vec)
+    return {
+        name: {split: np.stack(rows).astype(np.float32) for split, rows in by_split.items()}
+        for name, by_split in vectors.items()
+    }
+
+
+BENCHMARKS = ("ml1", "ml10")
+
+
 class MetaWorldML1(MetaEnv):
     """ML1 on MJX: one Meta-World task class, its 50 train and 50 test tasks.
 
     Task vector: the class's `rand_vec` as ML1 draws it (reach, push, pick-place: object xyz and
     goal xyz; the drawers, doors, window and button: the fixture's xyz). `task_seed` picks ML1's
-    task sets (`metaworld.ML1(name, seed=task_seed)`; the test set uses seed + 1).
+    task sets (`metaworld.ML1(name, seed=task_seed)`; the test set uses seed + 1). With
+    `benchmark="ml10"` the tasks are the class's in `metaworld.ML10(seed=task_seed)`: one split
+    only, train for ML10's training classes, test for its test classes. `end_on_success` ends
+    an episode at its first successful step (the authors' ML10 wrapper; their ML1 does not).
     `max_contacts` caps contacts per contact dimension (MJX's `max_contact_points`). Metrics per
     step: `success`, `near_object`, `grasp_reward`, `in_place_reward`, `obj_to_target`, each as
     the class's `evaluate_state` reports it. Episodes of 500 steps, 2 per trial (the authors'
@@ -184,13 +211,26 @@ class MetaWorldML1(MetaEnv):
     # (265 ms against 0.14 ms for one env); see `hyperjax.envs.compiler_options`.
     cpu_compiler_options = {"xla_cpu_use_fusion_emitters": False}
 
-    def __init__(self, task: str = "pick-place", task_seed: int = 0, max_contacts: int = 16):
+    def __init__(
+        self,
+        task: str = "pick-place",
+        task_seed: int = 0,
+        max_contacts: int = 16,
+        benchmark: str = "ml1",
+        end_on_success: bool = False,
+    ):
         check_task(task)
         check_positive("env.max_contacts", max_contacts)
+        check_choice("env.benchmark", benchmark, BENCHMARKS)
         require_metaworld()
         self.task_name = task
         self.task_seed = int(task_seed)
-        self.tasks = ml1_task_vectors(task, self.task_seed)
+        self.benchmark = benchmark
+        self.end_on_success = bool(end_on_success)
+        if benchmark == "ml1":
+            self.tasks = ml1_task_vectors(task, self.task_seed)
+        else:
+            self.tasks = ml10_task_vectors(self.task_seed)[task]
         self.spec = TASKS[task]
         self.mj_model = sawyer_model(self.spec.xml, int(max_contacts))
         self.sys = mjx.put_model(self.mj_model)
@@ -228,7 +268,7 @@ class MetaWorldML1(MetaEnv):
 
     @property
     def task_size(self) -> int:
-        return int(self.tasks["train"].shape[1])
+        return int(next(iter(self.tasks.values())).shape[1])
 
     @property
     def observation_size(self) -> int:
@@ -248,6 +288,11 @@ class MetaWorldML1(MetaEnv):
 
     def sample_task(self, rng: jax.Array, split: str = "train") -> jax.Array:
         check_choice("split", split, SPLITS)
+        if split not in self._table:
+            raise ConfigError(
+                f"env.split: {self.task_name!r} is an ML10 {'/'.join(self._table)} class, "
+                f"without {split} tasks; allowed: {', '.join(self._table)}"
+            )
         table = self._table[split]
         return table[jax.random.randint(rng, (), 0, table.shape[0])]
 
@@ -331,10 +376,10 @@ class MetaWorldML1(MetaEnv):
             data, state.info["prev_obs"], action, state.info["start"]
         )
         info = {**state.info, "prev_obs": current}
+        done = metrics["success"] if self.end_on_success else jnp.zeros(())
         return state.replace(
-            pipeline_state=data, obs=obs, reward=reward, done=jnp.zeros(()), metrics=metrics,
-            info=info,
-        )  # fmt: skip
+            pipeline_state=data, obs=obs, reward=reward, done=done, metrics=metrics, info=info
+        )
 
     def outcome(self, data: mjx.Data, prev: jax.Array, action: jax.Array, start: Start):
         """What a step reports from the state it reached (positions current): the clipped

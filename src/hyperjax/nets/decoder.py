@@ -36,7 +36,7 @@ def grid_size_for(cfg: TrainConfig) -> int:
     """The side of the grid world whose every cell a multi-head reward decoder predicts."""
     from hyperjax import envs  # late import: envs pulls in Brax
 
-    size = getattr(envs.make(cfg.env, **cfg.env_overrides()).env, "size", None)
+    size = getattr(envs.make(cfg.env, **cfg.env_overrides()), "size", None)
     if cfg.env != "grid-world" or not isinstance(size, int):
         raise ConfigError(
             f"vae.reward_decoder: 'multihead' needs env 'grid-world' (one head per cell), got "
