@@ -38,6 +38,9 @@ step env_throughput.py --envs ml1 ml1-reach ml1-push ml1-door-open ml1-drawer-cl
   ml1-button-press-topdown ml1-peg-insert-side ml1-window-open ml1-sweep ml1-basketball \
   ml1-drawer-open ml1-door-close ml1-shelf-place ml1-sweep-into ml1-lever-pull \
   --batch-sizes 16 64 2048 --steps 100 --repeats 3 --csv-name env_throughput_metaworld
+# ML10: one program stepping its ten training scenes, a sub-batch each (batches of 10 classes).
+step env_throughput.py --envs ml10 --batch-sizes 10 2000 --steps 100 --repeats 3 \
+  --csv-name env_throughput_ml10
 step training_speed.py --cases grid-small-rl2 cheetah-small-rl2 --num-envs 2048 --updates 2 \
   --repeats 3 --csv-name training_speed_2048
 step brax_peer.py --envs 2048 --updates 4 --repeats 3

@@ -174,6 +174,21 @@ EXPERIMENTS: dict[str, Experiment] = {
         eval_trials=2,
         success=True,
     ),
+    # ML10: 10 evaluation trials per split, one per training class (two per test class).
+    "table2-ml10": Experiment(
+        "table2/ml10.yaml",
+        "Table 2, ML10 test success: the hypernetwork about doubles the standard policy (VariBAD)",
+        eval_trials=10,
+        success=True,
+    ),
+    "table2-ml10-rl2": Experiment(
+        "table2/ml10.yaml",
+        "Table 2, ML10 test success: the hypernetwork about doubles the standard policy (RL2)",
+        # RL2's minibatches keep whole env sequences: they must divide the 10 envs.
+        extra_args=("--algo", "rl2", "--train.ppo.minibatches", "10"),
+        eval_trials=10,
+        success=True,
+    ),
     "table2-pusher-goal": Experiment(
         "table2/pusher-goal.yaml",
         "Table 2 analogue on pusher-goal",

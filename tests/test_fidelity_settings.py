@@ -318,6 +318,55 @@ AUTHORS["pusher-goal"] = ML1
 # sawyer_xyz/sawyer_xyz_env.py:86; utils/helpers.py:99 sets the time limit from it).
 AUTHORS["ml1"] = {**ML1, "episode_length": 500}
 
+# ML10. H: config/metaworld/args_ml10_varibad.py (":N" below) overridden by the ml10 experiment
+# set, experiment_sets/all_envs.py:273-307, and its models VI_HN / RNN_HN (models.py:559, :567 at
+# size XL, :393).
+ML10 = {
+    **PAPER_COMMON,
+    "total_env_steps": 100_000_000,  # all_envs.py:292 (and :11)
+    "lrs": LR_GRID,  # all_envs.py:298
+    "seeds": 3,  # all_envs.py:299: [73, 20, 3]
+    "episode_length": 500,  # v2's max_path_length, as ML1
+    "episodes_per_trial": 2,  # max_rollouts_per_task :12
+    "policy.task_embed_dim": 25,  # policy_latent_embedding_dim, all_envs.py:286
+    # The authors run num_processes = 8 (:60); ours splits the batch evenly over ML10's 10
+    # training classes, so 10 (docs/fidelity.md, Meta-World).
+    "ppo.num_envs": 10,
+    "ppo.num_steps": 600,  # :62
+    "ppo.epochs": 2,  # :52
+    "ppo.minibatches": 8,  # :53
+    "ppo.clip_eps": 0.1,  # :56
+    "ppo.ent_coef": 0.001,  # :67
+    "ppo.vf_coef": 0.5,  # :66
+    "ppo.gamma": 0.97,  # :68
+    "ppo.gae_lambda": 0.9,  # :71
+    "ppo.max_grad_norm": 0.5,  # :74
+    "ppo.adam_eps": 1e-8,  # :64
+    "ppo.norm_obs": True,  # :34
+    "ppo.norm_reward": True,  # :38 (clipped at +-100000, :40, as ML1)
+    "ppo.bootstrap_truncation": True,  # :72
+    "encoder.action_embed_dim": 16,  # :117
+    "encoder.state_embed_dim": 32,  # :118
+    "encoder.reward_embed_dim": 16,  # :119
+    "encoder.latent_dim": 5,  # :123
+    "vae.kl_weight": 1.0,  # :109
+    "vae.buffer_trials": 10000,  # :88
+    "vae.precollect_steps": 5000,  # :90
+    "vae.batch_trials": 10,  # :94
+    "vae.elbo_steps": 50,  # :98
+    "vae.decode_steps": 50,  # :100
+    "vae.updates_per_ppo": 3,  # :106
+    "vae.state_embed_dim": 32,
+    "vae.action_embed_dim": 16,
+    "vae.decode_reward": True,  # :126
+    "vae.reward_decoder": "transition",
+    "vae.reward_loss": "mse",  # rew_pred_type deterministic :134
+    "vae.decoder_hidden": (128, 64, 32),  # :131
+    "vae.decode_state": True,  # :141
+    "vae.state_decoder_hidden": (128, 64, 32),  # :143 (state_pred_type deterministic :144)
+}
+AUTHORS["ml10"] = ML10
+
 # experiments/demo.yaml's `full` variant: the paper's grid-world RNN+HN (RL2 with a Bias-HyperInit
 # hypernetwork): H config/gridworld/args_grid_varibad.py (":N" below), the grid set's flags
 # all_envs.py:13-48 and the model experiment_sets/models.py:567 / :599 (RL2_HyperNet_init_b,
@@ -343,6 +392,9 @@ EVAL = {
     "pusher-goal": (25, 8),
     # Meta-World evaluates 10-episode trials, and on both splits (H metalearner.py:410-413).
     "ml1": (25, 8, 10),
+    # args_ml10_varibad.py:179, 10-episode trials; 10 trials per split where the authors run 8
+    # (:60): a multiple of ML10's 10 training classes.
+    "ml10": (25, 10, 10),
 }
 
 

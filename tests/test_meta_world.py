@@ -289,3 +289,63 @@ def test_ml10_bad_classes_fail_in_one_line(overrides, message):
     with pytest.raises(ConfigError, match=message) as caught:
         envs.make_meta_env("ml10", **overrides)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.slow
+def test_ml10_episode_ends_at_its_first_success():
+    """Meta-World's experts on two of ML10's classes in one batch (2 envs each): every step's
+    `terminated` is exactly its `success` (the authors' ML10 ends an episode there), the next
+    episode starts fresh, and each expert succeeds. Compiling the two scenes: about 2 minutes."""
+    mixture = envs.make("ml10", train_classes=["reach", "push"], episode_length=200)
+    reset = jax.jit(mixture.reset_batch, **OPTIONS)
+    step = jax.jit(mixture.step_batch, **OPTIONS)
+    state = reset(jax.random.split(jax.random.key(0), 4))
+    experts = [reference.expert(name) for name in ("reach", "reach", "push", "push")]
+    ends = np.zeros(4, int)
+    for _ in range(200):
+        goals = np.concatenate([np.asarray(p.info["start"].target) for p in state.pipeline_state])
+        obs = np.array(state.obs)[:, :39]
+        obs[:, -3:] = goals
+        action = np.stack([e.get_action(o) for e, o in zip(experts, obs, strict=True)])
+        before = np.asarray(state.info["episode_index"])
+        state = step(state, jnp.asarray(action, jnp.float32))
+        terminated = np.asarray(state.info["terminated"])
+        np.testing.assert_array_equal(terminated, np.asarray(state.metrics["success"]) > 0)
+        after = np.asarray(state.info["episode_index"])
+        np.testing.assert_array_equal(after, np.where(terminated, (before + 1) % 2, before))
+        ends += terminated
+    assert (ends >= 1).all(), ends
+
+
+@pytest.mark.slow
+def test_ml10_trains_and_evaluates_on_held_out_classes(monkeypatch):
+    """The training program on ML10 (narrowed to one training class and one test class, so
+    that two scenes compile, about 5 minutes here): a VariBAD run trains through two PPO
+    updates and is evaluated on the training class and on the held-out one."""
+    from hyperjax.config import EncoderConfig, PolicyConfig, PPOConfig, TrainConfig, VAEConfig
+    from hyperjax.envs.meta_world_ml10 import MetaWorldML10
+    from hyperjax.sweep import plan_runs, run_sweep
+
+    narrowed = MetaWorldML10(train_classes=["reach"], test_classes=["drawer-open"])
+    monkeypatch.setattr(envs, "make_meta_env", lambda name, **kw: narrowed)
+    cfg = TrainConfig(
+        env="ml10",
+        algo="varibad",
+        episode_length=20,
+        policy=PolicyConfig(state_embed_dim=16, hidden=(16,), task_embed_dim=8),
+        encoder=EncoderConfig(gru_dim=16, latent_dim=4),
+        ppo=PPOConfig(num_envs=2, num_steps=40, minibatches=2, epochs=1),
+        vae=VAEConfig(buffer_trials=20, batch_trials=4, precollect_steps=0, decode_state=True),
+        total_env_steps=2 * 40 * 2,
+        updates_per_chunk=2,
+    )
+    evaluated = []
+    runs = plan_runs(["bias_hyperinit"], [0], [3e-4])
+    result = run_sweep(
+        cfg, runs, progress=False, eval_every=1, eval_trials=2, on_eval_rows=evaluated.extend
+    )
+    (row,) = result.rows
+    assert np.isfinite(row["trial_return"]) and row["trial_return"] > 0  # reach pays every step
+    assert {r["split"] for r in evaluated} == {"train", "test"}
+    for r in evaluated:
+        assert np.isfinite(r["trial_return"]) and 0.0 <= r["success_0"] <= 1.0
