@@ -172,10 +172,11 @@ def test_bad_options_fail_in_one_line(overrides, message):
     assert "\n" not in str(caught.value)
 
 
-def test_missing_metaworld_is_one_line(monkeypatch):
+@pytest.mark.parametrize("name", ["ml1", "ml10"])
+def test_missing_metaworld_is_one_line(monkeypatch, name):
     monkeypatch.setitem(sys.modules, "metaworld", None)
     with pytest.raises(ConfigError, match="metaworld") as caught:
-        envs.make_meta_env("ml1")
+        envs.make_meta_env(name)
     assert "\n" not in str(caught.value) and "make install" in str(caught.value)
 
 

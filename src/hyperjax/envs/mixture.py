@@ -8,8 +8,8 @@ the member's own vmapped step, and concatenates what the learner reads (observat
 trial flags, metrics). The learner sees one batch, as from a `TrialWrapper`.
 
 Each env keeps its member for the whole run; a new task of that member is drawn at each trial
-start. Over the batch every member gets the same share of trials: stratified where Meta-World's
-ML10 draws the class per trial (docs/fidelity.md, "Meta-World").
+start. Over the batch every member gets the same share of trials, as in the authors' ML10,
+where each process cycles through the classes instead (docs/fidelity.md, "Meta-World").
 
 The task vector is the member's index among all classes of the family (one-hot, so the train and
 test mixtures agree on it) followed by the member's own task vector, zero-padded to the widest.
