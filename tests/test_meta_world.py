@@ -109,11 +109,13 @@ def test_reset_matches_metaworlds(task):
 
 def test_expert_succeeds_as_on_metaworld(env):
     """Meta-World's scripted pick-place expert on 4 train tasks, 100 steps (it succeeds by about
-    step 60 on Meta-World's env): it succeeds on ours on the same tasks."""
-    ref = reference.reference_success(env, "train", 4, 100)
-    ours = reference.port_success(env, "train", 4, 100)
-    assert ref.tolist() == [1.0] * 4
-    np.testing.assert_array_equal(ours, ref)
+    step 60 on Meta-World's env): it succeeds on ours on the same tasks, at about the same step.
+    Two slots run the four tasks, so two tasks start in a slot refilled after a success."""
+    ref = reference.reference_first_success(env, "train", 4, 100)
+    ours = reference.port_first_success(env, env.tasks["train"][:4], 100, slots=2)
+    assert np.isfinite(ref).all() and np.isfinite(ours).all(), (ref, ours)
+    assert (ref > 20).all()  # a refilled slot that kept its old state would succeed at once
+    np.testing.assert_allclose(ours, ref, atol=5)
 
 
 @pytest.mark.slow
@@ -125,7 +127,7 @@ def test_expert_success_rate_within_10_points(any_env):
     env, tasks, steps = any_env, 5, 200
     ref = {s: reference.reference_success(env, s, tasks, steps) for s in ("train", "test")}
     both = np.concatenate([env.tasks[s][:tasks] for s in ("train", "test")])
-    split_success = np.split(reference.port_success_on(env, both, steps), 2)
+    split_success = np.split(np.isfinite(reference.port_first_success(env, both, steps)), 2)
     ours = dict(zip(("train", "test"), split_success, strict=True))
     # 10 points, the issue's bound over 50 tasks, is less than one task of 5: allow one task.
     # (Basketball's train task 2: Meta-World's expert never scores in 500 steps, ours by 200.)
