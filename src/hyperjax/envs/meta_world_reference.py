@@ -157,7 +157,7 @@ def port_first_success(
 
 
 def success_and_median_step(first_success: np.ndarray) -> str:
-    """"share | median step of the first success" for a table row (median over successes)."""
+    """ "share | median step of the first success" for a table row (median over successes)."""
     hits = first_success[np.isfinite(first_success)]
     median = f"{np.median(hits):.0f}" if hits.size else "-"
     return f"{hits.size / first_success.size:.2f} | {median}"
