@@ -264,9 +264,10 @@ def sweep_and_eval(
     if variant != "full":
         command += ["--variant", variant]
     command += [*experiment.args_for(variant), "--name", sweep_name, "--runs-dir", str(runs_dir)]
-    # Quick runs checkpoint once, at the end (for the eval); long runs every 10 chunks, so that
-    # `hyperjax resume <run folder>` can continue one that was cut off.
-    every = "1000" if variant == "quick" else "10"
+    # Quick runs checkpoint once, at the end (for the eval); longer runs often enough that
+    # `hyperjax resume <run folder>` can continue one cut off: a medium chunk takes many minutes
+    # of CPU and a session's end cuts it (every 2 chunks), a GPU chunk seconds (every 10).
+    every = {"quick": "1000", "medium": "2"}.get(variant, "10")
     command += ["--overwrite", "--no-progress", "--checkpoint-every", every]
     if size:
         command += ["--size", size]
