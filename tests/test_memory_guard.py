@@ -80,3 +80,54 @@ def test_a_run_that_cannot_fit_is_refused_before_compiling_and_leaves_no_folder(
     assert err.startswith("hyperjax: error: vae.buffer_trials") and "\n" not in err, err
     assert "trial buffer" in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_eval_and_resume_group_runs_as_the_checkpoint_records(tmp_path, monkeypatch):
+    """A sweep the memory guard split (a small device) is evaluated and resumed on a machine
+    with room for it whole: both rebuild the checkpoint's two groups, and neither re-runs the
+    guard (which compiles every training program: minutes for Meta-World)."""
+    from hyperjax.checkpoint import SweepCheckpointer
+    from hyperjax.sweep import restore_sweep
+
+    runs = RUNS[2:]  # 4 hypernetwork runs
+    small_device = (
+        lambda cfg, programs: [  # noqa: E731
+            GroupProgram.build(cfg, "hypernet", runs[:3], "hypernet-0"),
+            GroupProgram.build(cfg, "hypernet", runs[3:], "hypernet-1"),
+        ]
+    )
+    monkeypatch.setattr(sweep, "fit_to_memory", small_device)
+    spec = {"sweep": "grouping"}
+    cut = CFG.replace(total_env_steps=CFG.total_env_steps // CFG.num_chunks)  # its first chunk
+    checkpointer = SweepCheckpointer(tmp_path)
+    first = run_sweep(cut, runs, progress=False, checkpointer=checkpointer, spec=spec)
+    checkpointer.close()
+    assert set(first.states) == {"hypernet-0", "hypernet-1"}
+
+    monkeypatch.setattr(sweep, "fit_to_memory", lambda *a: pytest.fail("re-decided the groups"))
+    checkpointer = SweepCheckpointer(tmp_path)
+    assert checkpointer.saved_programs(1) == {
+        "hypernet-0": [r.name for r in runs[:3]],
+        "hypernet-1": [runs[3].name],
+    }
+    step, programs, states = restore_sweep(cut, runs, checkpointer, spec)
+    assert step == 1 and [(p.name, p.runs) for p in programs] == [
+        ("hypernet-0", runs[:3]),
+        ("hypernet-1", runs[3:]),
+    ]
+    for name in states:
+        for a, b in zip(
+            jax.tree.leaves(states[name].params), jax.tree.leaves(first.states[name].params)
+        ):
+            np.testing.assert_array_equal(a, b)
+    resumed = run_sweep(
+        CFG,
+        runs,
+        progress=False,
+        checkpointer=checkpointer,
+        spec=spec,
+        resume=True,
+    )
+    checkpointer.close()
+    assert resumed.first_chunk == 1 and set(resumed.states) == {"hypernet-0", "hypernet-1"}
+    assert {r["chunk"] for r in resumed.rows} == {1}

@@ -178,14 +178,26 @@ class SweepCheckpointer:
             f"checkpoint: every checkpoint in {self.path} is corrupt (newest: {name}: {why})"
         )
 
-    def save(self, step: int, states: dict[str, Any], spec: dict, final: bool = False) -> None:
-        """Save after `step` chunks if it is a checkpoint step (every `every`, and the last)."""
+    def save(
+        self,
+        step: int,
+        states: dict[str, Any],
+        spec: dict,
+        final: bool = False,
+        programs: dict[str, list[str]] | None = None,
+    ) -> None:
+        """Save after `step` chunks if it is a checkpoint step (every `every`, and the last).
+        `programs` ({group name: its run names}) records how the runs were grouped, so that a
+        restore on any machine rebuilds the same groups without re-deciding what fits."""
         if step % self.every and not final:
             return
-        args = ocp.args.Composite(
-            state=ocp.args.StandardSave(to_saveable(states)),
-            spec=ocp.args.JsonSave(spec),
-        )
+        items = {
+            "state": ocp.args.StandardSave(to_saveable(states)),
+            "spec": ocp.args.JsonSave(spec),
+        }
+        if programs is not None:
+            items["programs"] = ocp.args.JsonSave(programs)
+        args = ocp.args.Composite(**items)
         self.manager.save(step, args=args, force=True)
         self.manager.wait_until_finished()
         if jax.process_index() == 0:
@@ -230,6 +242,21 @@ class SweepCheckpointer:
             ) from None
         _check_shapes(restored, target, self.path / str(step))
         return step, from_saved(restored, like)
+
+    def saved_programs(self, step: int) -> dict[str, list[str]] | None:
+        """The grouping `save` recorded at `step` ({group name: run names}); None for a
+        checkpoint written before groupings were recorded."""
+        if not (self.step_dir(step) / "programs").exists():
+            return None
+        try:
+            return self.manager.restore(
+                step, args=ocp.args.Composite(programs=ocp.args.JsonRestore())
+            ).programs
+        except Exception as error:  # orbax raises many types for unreadable files
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ConfigError(
+                f"checkpoint: {self.step_dir(step) / 'programs'} is unreadable ({first_line[:200]})"
+            ) from None
 
     def _check_spec(self, step: int, spec: dict) -> None:
         """Raise ConfigError unless checkpoint `step` was saved by a sweep of `spec`."""

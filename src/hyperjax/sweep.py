@@ -375,7 +375,12 @@ def run_sweep(
     """
     from tqdm.auto import tqdm
 
-    programs = build_programs(cfg, runs, max_runs_per_program)
+    if resume:
+        if resume_step is None:
+            resume_step = checkpointer.intact_step(spec or {})
+        programs = programs_of_checkpoint(cfg, runs, checkpointer, resume_step)
+    programs = programs if resume else build_programs(cfg, runs, max_runs_per_program)
+    partition = {program.name: [run.name for run in program.runs] for program in programs}
     states, executables, compile_seconds = {}, {}, {}
     for program in programs:
         kind = program.name
@@ -423,7 +428,7 @@ def run_sweep(
             if on_eval_rows is not None:
                 on_eval_rows(eval_rows)
         if checkpointer is not None:
-            checkpointer.save(chunk + 1, states, spec or {}, final=final)
+            checkpointer.save(chunk + 1, states, spec or {}, final=final, programs=partition)
         returns = np.array([row["trial_return"] for row in chunk_metrics])
         finite = returns[np.isfinite(returns)]
         bar.set_postfix(
@@ -472,8 +477,34 @@ def restore_sweep(
     spec: dict,
     max_runs_per_program: int | None = None,
 ) -> tuple[int, list[GroupProgram], dict[str, object]]:
-    """The programs of a sweep and its latest checkpointed states: (step, programs, states)."""
-    programs = build_programs(cfg, runs, max_runs_per_program)
+    """The programs of a sweep and its newest intact checkpointed states: (step, programs,
+    states). Nothing is compiled: the checkpoint says how the runs were grouped."""
+    step = checkpointer.intact_step(spec)
+    programs = programs_of_checkpoint(cfg, runs, checkpointer, step, max_runs_per_program)
     like = {program.name: program.state_shapes() for program in programs}
-    step, states = checkpointer.restore(like, spec)
+    step, states = checkpointer.restore(like, spec, step=step)
     return step, programs, states
+
+
+def programs_of_checkpoint(
+    cfg: TrainConfig,
+    runs: Sequence[Run],
+    checkpointer: SweepCheckpointer,
+    step: int,
+    max_runs_per_program: int | None = None,
+) -> list[GroupProgram]:
+    """The programs that wrote checkpoint `step`, grouped as it records (not re-decided by
+    `fit_to_memory`: that compiles every training program, and on a machine with other memory
+    would group differently). Checkpoints from before groupings were recorded: `build_programs`."""
+    partition = checkpointer.saved_programs(step)
+    if partition is None:
+        return build_programs(cfg, runs, max_runs_per_program)
+    by_name = {run.name: run for run in runs}
+    unknown = sorted({n for names in partition.values() for n in names} - set(by_name))
+    if unknown:
+        raise ConfigError(
+            f"checkpoint: {checkpointer.step_dir(step)} holds runs this sweep does not have "
+            f"({', '.join(unknown)}); allowed: {', '.join(by_name)}"
+        )
+    groups = {name: [by_name[n] for n in names] for name, names in partition.items()}
+    return [GroupProgram.build(cfg, rs[0].kind, rs, name) for name, rs in groups.items()]
