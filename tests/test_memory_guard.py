@@ -117,7 +117,9 @@ def test_eval_and_resume_group_runs_as_the_checkpoint_records(tmp_path, monkeypa
     ]
     for name in states:
         for a, b in zip(
-            jax.tree.leaves(states[name].params), jax.tree.leaves(first.states[name].params)
+            jax.tree.leaves(states[name].params),
+            jax.tree.leaves(first.states[name].params),
+            strict=True,
         ):
             np.testing.assert_array_equal(a, b)
     resumed = run_sweep(
