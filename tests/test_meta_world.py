@@ -258,6 +258,9 @@ def test_ml10_splits_a_batch_over_its_classes():
     train, test = envs.make("ml10"), envs.make("ml10", split="test")
     assert tuple(train.members) == ml10_tasks.ML10_TRAIN
     assert tuple(test.members) == ml10_tasks.ML10_TEST
+    # Both splits' families share one build of a class's scene (a sweep makes three).
+    assert envs.make_meta_env("ml10").scene("push") is train.members["push"].env
+    assert envs.make_meta_env("ml10", end_on_success=False).scene("push").end_on_success is False
     # A policy trained on the train mixture reads test trials of the same shape.
     for mixture in (train, test):
         assert (mixture.observation_size, mixture.action_size, mixture.task_size) == (40, 4, 21)

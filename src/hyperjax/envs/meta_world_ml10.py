@@ -13,6 +13,7 @@ ends an episode early. Their task vector is a 10-wide class one-hot (zeros at te
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from hyperjax.envs.base import SPLITS, TrialWrapper
@@ -45,6 +46,19 @@ def check_classes(field: str, classes: Sequence[str], split: str) -> tuple[str, 
     return tuple(classes)
 
 
+@functools.cache
+def ml10_scene(name: str, task_seed: int, max_contacts: int, end_on_success: bool) -> MetaWorldML1:
+    """One class's scene, built once per process (a scene takes a second or two, and a sweep
+    builds the family three times before training: its env and both evaluation splits')."""
+    return MetaWorldML1(
+        name,
+        task_seed=task_seed,
+        max_contacts=max_contacts,
+        benchmark="ml10",
+        end_on_success=end_on_success,
+    )
+
+
 class MetaWorldML10:
     """ML10's task classes as one family; `trials(split=...)` gives the split's `Mixture`.
 
@@ -73,19 +87,10 @@ class MetaWorldML10:
         self.task_seed = int(task_seed)
         self.max_contacts = max_contacts
         self.end_on_success = bool(end_on_success)
-        self._scenes: dict[str, MetaWorldML1] = {}
 
     def scene(self, name: str) -> MetaWorldML1:
-        """One class's env with ML10's tasks (built once: a scene takes a second or two)."""
-        if name not in self._scenes:
-            self._scenes[name] = MetaWorldML1(
-                name,
-                task_seed=self.task_seed,
-                max_contacts=self.max_contacts,
-                benchmark="ml10",
-                end_on_success=self.end_on_success,
-            )
-        return self._scenes[name]
+        """One class's env with ML10's tasks."""
+        return ml10_scene(name, self.task_seed, self.max_contacts, self.end_on_success)
 
     def trials(
         self,
