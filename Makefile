@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export JAX_COMPILATION_CACHE_DIR ?= $(HOME)/.cache/hyperjax/jax
 PYTEST_WORKERS ?= 2
 
-.PHONY: install lock test test-slow lint format demo bench bench-reference bench-accelerator reproduce gpu-table1 clean
+.PHONY: install lock test test-slow lint format demo bench bench-reference bench-accelerator metaworld-reference reproduce gpu-table1 clean
 
 install: $(STAMP)
 
@@ -86,6 +86,18 @@ bench-reference: $(STAMP)
 	$(MAKE) --no-print-directory $(REF_VENV)/.installed
 	$(BIN)/python benchmarks/vs_reference.py --ref "$(REF)" --ref-python $(REF_VENV)/bin/python --rounds $(ROUNDS)
 
+# Meta-World on the MuJoCo it declares (3.3.0; ours runs on MJX's 3.17, whose C engine adds a
+# J'v term to the weld that MJX and 3.3.0 lack): the scripted expert's reference
+# (`python -m hyperjax.envs.meta_world_reference --reference-python $(MW_VENV)/bin/python`).
+MW_VENV := .venv-metaworld
+$(MW_VENV)/.installed: benchmarks/reference/metaworld-requirements.txt
+	rm -rf $(MW_VENV)
+	$(PYTHON) -m venv $(MW_VENV)
+	$(MW_VENV)/bin/pip install --quiet --no-deps -r benchmarks/reference/metaworld-requirements.txt
+	touch $@
+
+metaworld-reference: $(MW_VENV)/.installed
+
 # The same scripts at GPU/TPU batch sizes (after `pip install -e ".[cuda]"` into the venv).
 bench-accelerator: $(STAMP)
 	PYTHON=$(abspath $(BIN))/python benchmarks/accelerator.sh
@@ -101,4 +113,4 @@ gpu-table1: $(STAMP)
 	$(BIN)/python experiments/gpu.py
 
 clean:
-	rm -rf $(VENV) $(REF_VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(REF_VENV) $(MW_VENV) build *.egg-info src/*.egg-info

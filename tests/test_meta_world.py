@@ -13,6 +13,7 @@ import sys
 
 import jax
 import jax.numpy as jnp
+import mujoco
 import numpy as np
 import pytest
 
@@ -116,6 +117,17 @@ def test_expert_succeeds_as_on_metaworld(env):
     assert np.isfinite(ref).all() and np.isfinite(ours).all(), (ref, ours)
     assert (ref > 20).all()  # a refilled slot that kept its old state would succeed at once
     np.testing.assert_allclose(ours, ref, atol=5)
+
+
+def test_reference_runs_under_another_interpreter(env):
+    """The expert's reference under another Python (`.venv-metaworld`: Meta-World on its own
+    MuJoCo 3.3.0) runs as a script that imports no hyperjax; under this interpreter it finds
+    the same first successes as in-process."""
+    here = reference.reference_first_success(env, "test", 2, 80)
+    there = reference.reference_first_success(env, "test", 2, 80, python=sys.executable)
+    assert np.isfinite(here).all()
+    np.testing.assert_array_equal(there, here)
+    assert reference.mujoco_version_of(sys.executable) == mujoco.__version__
 
 
 @pytest.mark.slow

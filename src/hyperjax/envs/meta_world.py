@@ -49,6 +49,7 @@ from brax.envs.base import State
 from mujoco import mjx
 
 from hyperjax.envs.base import SPLITS, MetaEnv
+from hyperjax.envs.meta_world_expert import set_mocap_welds, with_weld_fix
 from hyperjax.envs.meta_world_rewards import METRICS, Scene, Start
 from hyperjax.envs.meta_world_tasks import TASKS, Probe
 from hyperjax.errors import ConfigError, check_choice, check_positive
@@ -58,9 +59,6 @@ ACTION_SCALE = 1.0 / 100
 HAND_SPACE = (np.array([-0.525, 0.348, -0.0525]), np.array([0.525, 1.025, 0.7]))
 MOCAP_QUAT = np.array([1.0, 0.0, 1.0, 0.0])
 OBJECT_OBS = 14  # object pos+quat slots in an observation (Meta-World's `_obs_obj_max_len`)
-# Meta-World's welds as `reset_mocap_welds` writes them (sawyer_xyz_env.py:133-140): 11 numbers,
-# MuJoCo 3.3's row length. MuJoCo 3.17's rows are 12 long; the 12th keeps its compiled value.
-WELD_DATA = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 5.0])
 
 # The top of the hand's reachable box, the mocap's upper clip (MW `hand_high`: the same in every
 # ported class, e.g. sawyer_pick_place_v3.py:40-45, 59-63; the lower clip is `SawyerTask.hand_low`).
@@ -79,26 +77,12 @@ def require_metaworld():
     """The `metaworld` package, with its MuJoCo 3.17 weld fix; a one-line error if missing."""
     try:
         import metaworld
-        from metaworld.sawyer_xyz_env import SawyerMocapBase
     except ModuleNotFoundError:
         raise ConfigError(
             "env: Meta-World tasks read the `metaworld` package (3.1.1), which is not installed; "
             "run `make install` (it installs metaworld==3.1.1 without its mujoco==3.3.0 pin)"
         ) from None
-    SawyerMocapBase.reset_mocap_welds = _reset_mocap_welds
-    return metaworld
-
-
-def _reset_mocap_welds(self) -> None:
-    """`SawyerMocapBase.reset_mocap_welds` as Meta-World means it, on MuJoCo 3.17's rows."""
-    set_mocap_welds(self.model)
-
-
-def set_mocap_welds(model: mujoco.MjModel) -> None:
-    """Write Meta-World's weld data into the first 11 entries of every weld's row."""
-    for i in range(model.neq):
-        if model.eq_type[i] == mujoco.mjtEq.mjEQ_WELD:
-            model.eq_data[i, : len(WELD_DATA)] = WELD_DATA
+    return with_weld_fix(metaworld)
 
 
 def check_task(task: str) -> None:

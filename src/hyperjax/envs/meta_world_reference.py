@@ -6,22 +6,29 @@ any learning. The expert reads the goal, which ML1 hides, so it is shown the tas
 observation's last 3 entries on both sides.
 
     python -m hyperjax.envs.meta_world_reference [--tasks-of pick-place ...] [--tasks 50]
-        [--steps 500] [--slots 16]
+        [--steps 500] [--slots 16] [--reference-python this .venv-metaworld/bin/python]
 
 prints the success table of docs/fidelity.md ("Meta-World"): the share of tasks where the
 expert succeeded within the steps, and the median step of its first success, on each env.
+Meta-World runs in this process (on MJX's MuJoCo, 3.17) and, with `make metaworld-reference`'s
+interpreter, on the MuJoCo it declares (3.3.0), whose weld constraint MJX shares (3.17 adds a
+J'v term to it: docs/fidelity.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
+import subprocess
 import time
 
 import jax
 import jax.numpy as jnp
+import mujoco
 import numpy as np
 
+from hyperjax.envs import meta_world_expert as native
 from hyperjax.envs.meta_world import MetaWorldML1, require_metaworld
 from hyperjax.envs.meta_world_tasks import TASKS
 
@@ -34,20 +41,7 @@ def expert(task: str):
 
 def reference_env(env: MetaWorldML1, split: str, index: int):
     """Meta-World's env for task `index` of `split`, reset, with the goal in its observation."""
-    metaworld = require_metaworld()
-    benchmark = metaworld.ML1(f"{env.task_name}-v3", seed=env.task_seed)
-    tasks = benchmark.train_tasks if split == "train" else benchmark.test_tasks
-    ref = benchmark.train_classes[f"{env.task_name}-v3"]()
-    ref.set_task(tasks[index])
-    obs, _ = ref.reset()
-    return ref, with_goal(ref, obs)
-
-
-def with_goal(ref, obs: np.ndarray) -> np.ndarray:
-    """The observation with the goal ML1 hides (zeros there) shown, for the expert."""
-    obs = obs.copy()
-    obs[-3:] = ref._target_pos
-    return obs
+    return native.reset_env(require_metaworld(), env.task_name, split, index, env.task_seed)
 
 
 def record(env: MetaWorldML1, split: str, index: int, steps: int) -> dict[str, np.ndarray]:
@@ -59,7 +53,7 @@ def record(env: MetaWorldML1, split: str, index: int, steps: int) -> dict[str, n
     for _ in range(steps):
         action = policy.get_action(obs)
         obs, reward, _, _, info = ref.step(action)
-        obs = with_goal(ref, obs)
+        obs = native.with_goal(ref, obs)
         for key, value in (
             ("qpos", ref.data.qpos),
             ("qvel", ref.data.qvel),
@@ -79,21 +73,29 @@ def reference_success(env: MetaWorldML1, split: str, num_tasks: int, steps: int)
 
 
 def reference_first_success(
-    env: MetaWorldML1, split: str, num_tasks: int, steps: int
+    env: MetaWorldML1, split: str, num_tasks: int, steps: int, python: str | None = None
 ) -> np.ndarray:
     """Per task: the step (1-based) of the expert's first success on Meta-World's env, inf if
-    none within `steps`. An episode stops there: later steps cannot change the answer."""
-    policy = expert(env.task_name)
-    out = np.full(num_tasks, np.inf)
-    for index in range(num_tasks):
-        ref, obs = reference_env(env, split, index)
-        for t in range(1, steps + 1):
-            obs, _, _, _, info = ref.step(policy.get_action(obs))
-            obs = with_goal(ref, obs)
-            if info["success"]:
-                out[index] = t
-                break
-    return out
+    none within `steps`: in this process (its MuJoCo, 3.17), or under the interpreter `python`
+    (e.g. `.venv-metaworld/bin/python`: Meta-World on its own MuJoCo, 3.3.0)."""
+    expert_name = TASKS[env.task_name].expert
+    if python is None:
+        return native.first_success_steps(
+            require_metaworld(), env.task_name, expert_name, split, num_tasks, steps,
+            env.task_seed,
+        )  # fmt: skip
+    # -P: the script's folder (hyperjax/envs) stays off its sys.path
+    command = [python, "-P", native.__file__, env.task_name, split, str(num_tasks), str(steps)]
+    command += ["--expert", expert_name, "--seed", str(env.task_seed)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    first = json.loads(out.strip().splitlines()[-1])["first_success"]
+    return np.array([np.inf if s is None else s for s in first], dtype=float)
+
+
+def mujoco_version_of(python: str) -> str:
+    """The MuJoCo version that interpreter imports."""
+    command = [python, "-c", "import mujoco; print(mujoco.__version__)"]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def port_success(env: MetaWorldML1, split: str, num_tasks: int, steps: int) -> np.ndarray:
@@ -169,33 +171,43 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=50, help="tasks per split (ML1 has 50)")
     parser.add_argument("--steps", type=int, default=500, help="steps per episode")
     parser.add_argument("--slots", type=int, default=16, help="MJX envs stepped as one batch")
-    args = parser.parse_args()
-    print(
-        "| task | split | tasks x steps | Meta-World success | its median step | "
-        "hyperjax success | its median step |"
+    parser.add_argument(
+        "--reference-python",
+        nargs="+",
+        default=["this"],
+        help="interpreters whose Meta-World to compare against ('this': this process's, on "
+        "MuJoCo 3.17; .venv-metaworld/bin/python: on Meta-World's own MuJoCo 3.3.0)",
     )
-    print("|---|---|---|---|---|---|---|")
+    parser.add_argument("--no-port", action="store_true", help="only the reference columns")
+    args = parser.parse_args()
+    pythons = [None if p == "this" else p for p in args.reference_python]
+    versions = [mujoco.__version__ if p is None else mujoco_version_of(p) for p in pythons]
+    columns = [f"Meta-World, MuJoCo {v}" for v in versions] + ([] if args.no_port else ["hyperjax"])
+    print(
+        "| task | split | tasks x steps | "
+        + " | ".join(f"{c}: success | median step" for c in columns)
+        + " |"
+    )
+    print("|---|---|---|" + "---|---|" * len(columns))
     splits = ("train", "test")
     for task in args.tasks_of:
         env = MetaWorldML1(task)
-        start = time.perf_counter()
-        ref = {s: reference_first_success(env, s, args.tasks, args.steps) for s in splits}
-        ref_seconds = time.perf_counter() - start
-        both = np.concatenate([env.tasks[split][: args.tasks] for split in splits])
-        start = time.perf_counter()
-        ours = np.split(port_first_success(env, both, args.steps, args.slots), 2)
-        seconds = time.perf_counter() - start
-        for split, port in zip(splits, ours, strict=True):
-            print(
-                f"| {task} | {split} | {args.tasks} x {args.steps} | "
-                f"{success_and_median_step(ref[split])} | {success_and_median_step(port)} |",
-                flush=True,
-            )
-        print(
-            f"<!-- {task}: Meta-World {ref_seconds:.0f} s, MJX {seconds:.0f} s (compile "
-            "included) -->",
-            flush=True,
-        )
+        found, seconds = {}, []
+        for python in pythons:
+            start = time.perf_counter()
+            found[python] = [
+                reference_first_success(env, s, args.tasks, args.steps, python) for s in splits
+            ]
+            seconds.append(f"Meta-World {time.perf_counter() - start:.0f} s")
+        if not args.no_port:
+            both = np.concatenate([env.tasks[split][: args.tasks] for split in splits])
+            start = time.perf_counter()
+            found["port"] = np.split(port_first_success(env, both, args.steps, args.slots), 2)
+            seconds.append(f"MJX {time.perf_counter() - start:.0f} s (compile included)")
+        for i, split in enumerate(splits):
+            cells = " | ".join(success_and_median_step(steps[i]) for steps in found.values())
+            print(f"| {task} | {split} | {args.tasks} x {args.steps} | {cells} |", flush=True)
+        print(f"<!-- {task}: {', '.join(seconds)} -->", flush=True)
 
 
 if __name__ == "__main__":
