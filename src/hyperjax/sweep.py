@@ -375,11 +375,14 @@ def run_sweep(
     """
     from tqdm.auto import tqdm
 
-    if resume:
+    if resume:  # grouped as the checkpoint was, whatever this machine's memory
         if resume_step is None:
             resume_step = checkpointer.intact_step(spec or {})
-        programs = programs_of_checkpoint(cfg, runs, checkpointer, resume_step)
-    programs = programs if resume else build_programs(cfg, runs, max_runs_per_program)
+        programs = programs_of_checkpoint(
+            cfg, runs, checkpointer, resume_step, max_runs_per_program
+        )
+    else:
+        programs = build_programs(cfg, runs, max_runs_per_program)
     partition = {program.name: [run.name for run in program.runs] for program in programs}
     states, executables, compile_seconds = {}, {}, {}
     for program in programs:
