@@ -110,6 +110,8 @@ def test_eval_and_resume_group_runs_as_the_checkpoint_records(tmp_path, monkeypa
         "hypernet-0": [r.name for r in runs[:3]],
         "hypernet-1": [runs[3].name],
     }
+    with pytest.raises(ConfigError, match="groups runs .* not this sweep's"):
+        restore_sweep(cut, runs[:3], checkpointer, spec)  # a run of the record is not here
     step, programs, states = restore_sweep(cut, runs, checkpointer, spec)
     assert step == 1 and [(p.name, p.runs) for p in programs] == [
         ("hypernet-0", runs[:3]),

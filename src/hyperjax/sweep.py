@@ -503,11 +503,14 @@ def programs_of_checkpoint(
     if partition is None:
         return build_programs(cfg, runs, max_runs_per_program)
     by_name = {run.name: run for run in runs}
-    unknown = sorted({n for names in partition.values() for n in names} - set(by_name))
-    if unknown:
+    recorded = [n for names in partition.values() for n in names]
+    groups = {name: [by_name.get(n) for n in names] for name, names in partition.items()}
+    one_kind = all(
+        rs and None not in rs and len({r.kind for r in rs}) == 1 for rs in groups.values()
+    )
+    if sorted(recorded) != sorted(by_name) or not one_kind:
         raise ConfigError(
-            f"checkpoint: {checkpointer.step_dir(step)} holds runs this sweep does not have "
-            f"({', '.join(unknown)}); allowed: {', '.join(by_name)}"
+            f"checkpoint: {checkpointer.step_dir(step)} groups runs {sorted(recorded)}, not this "
+            f"sweep's {sorted(by_name)} once each in groups of one policy kind"
         )
-    groups = {name: [by_name[n] for n in names] for name, names in partition.items()}
     return [GroupProgram.build(cfg, rs[0].kind, rs, name) for name, rs in groups.items()]

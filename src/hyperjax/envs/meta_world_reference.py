@@ -87,8 +87,10 @@ def reference_first_success(
     # -P: the script's folder (hyperjax/envs) stays off its sys.path
     command = [python, "-P", native.__file__, env.task_name, split, str(num_tasks), str(steps)]
     command += ["--expert", expert_name, "--seed", str(env.task_seed)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    first = json.loads(out.strip().splitlines()[-1])["first_success"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    first = json.loads(done.stdout.strip().splitlines()[-1])["first_success"]
     return np.array([np.inf if s is None else s for s in first], dtype=float)
 
 
@@ -180,7 +182,9 @@ def main() -> None:
     )
     parser.add_argument("--no-port", action="store_true", help="only the reference columns")
     args = parser.parse_args()
-    pythons = [None if p == "this" else p for p in args.reference_python]
+    if args.slots < 1:
+        parser.error(f"--slots: must be >= 1, got {args.slots}")
+    pythons = [None if p == "this" else p for p in dict.fromkeys(args.reference_python)]
     versions = [mujoco.__version__ if p is None else mujoco_version_of(p) for p in pythons]
     columns = [f"Meta-World, MuJoCo {v}" for v in versions] + ([] if args.no_port else ["hyperjax"])
     print(
