@@ -248,27 +248,24 @@ class SweepCheckpointer:
         checkpoint written before groupings were recorded."""
         if not (self.step_dir(step) / "programs").exists():
             return None
+        return self._read_json(step, "programs")
+
+    def _read_json(self, step: int, item: str) -> Any:
+        """A JSON item of checkpoint `step`; ConfigError in one line if it cannot be read."""
         try:
-            return self.manager.restore(
-                step, args=ocp.args.Composite(programs=ocp.args.JsonRestore())
-            ).programs
+            restored = self.manager.restore(
+                step, args=ocp.args.Composite(**{item: ocp.args.JsonRestore()})
+            )
         except Exception as error:  # orbax raises many types for unreadable files
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise ConfigError(
-                f"checkpoint: {self.step_dir(step) / 'programs'} is unreadable ({first_line[:200]})"
+                f"checkpoint: {self.step_dir(step)} is unreadable ({first_line[:200]})"
             ) from None
+        return restored[item]
 
     def _check_spec(self, step: int, spec: dict) -> None:
         """Raise ConfigError unless checkpoint `step` was saved by a sweep of `spec`."""
-        try:
-            saved_spec = self.manager.restore(
-                step, args=ocp.args.Composite(spec=ocp.args.JsonRestore())
-            ).spec
-        except Exception as error:  # orbax raises many types for unreadable files
-            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise ConfigError(
-                f"checkpoint: {self.path / str(step)} is unreadable ({first_line[:200]})"
-            ) from None
+        saved_spec = self._read_json(step, "spec")
         if saved_spec != spec:
             raise ConfigError(
                 f"checkpoint: {self.path} belongs to another config ("
