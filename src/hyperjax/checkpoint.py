@@ -259,7 +259,7 @@ class SweepCheckpointer:
         except Exception as error:  # orbax raises many types for unreadable files
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise ConfigError(
-                f"checkpoint: {self.step_dir(step)} is unreadable ({first_line[:200]})"
+                f"checkpoint: {self.step_dir(step) / item} is unreadable ({first_line[:200]})"
             ) from None
         return restored[item]
 
