@@ -413,3 +413,25 @@ def test_killed_while_writing_a_csv_row_resumes_without_it(straight, tmp_path):
     assert _resume(run_dir) == 0
     assert metrics_rows(run_dir) == metrics_rows(straight)
     assert (run_dir / "eval.csv").read_text() == (straight / "eval.csv").read_text()
+
+
+def test_an_unreadable_checkpoint_item_is_named_in_one_line(straight, tmp_path):
+    """A checkpoint's JSON item (here the runs' grouping) that orbax cannot parse: the error
+    names that item's folder, not only the step."""
+    from hyperjax.errors import ConfigError
+
+    run_dir = _broken_copy(straight, tmp_path)
+    item = run_dir / CHECKPOINT_DIR / str(CHUNKS) / "programs"
+    files = [f for f in item.rglob("*") if f.is_file()]
+    assert files
+    for f in files:
+        f.write_text("{not json")
+    checkpointer = SweepCheckpointer(run_dir)
+    try:
+        with pytest.raises(ConfigError) as error:
+            checkpointer.saved_programs(CHUNKS)
+    finally:
+        checkpointer.close()
+    message = str(error.value)
+    assert message.startswith(f"checkpoint: {item} is unreadable ("), message
+    assert "\n" not in message
