@@ -289,20 +289,25 @@ def sweep_and_eval(
 
 def sweep_stage(run_dir: Path) -> str:
     """How far the sweep in `run_dir` got: "new" (no sweep, or none of it checkpointed), "cut"
-    (checkpointed before its last chunk: `hyperjax resume` continues it) or "done"."""
+    (checkpointed before its last chunk, or killed before the evaluation after it: `hyperjax
+    resume` continues it) or "done"."""
     from hyperjax.checkpoint import SweepCheckpointer
+    from hyperjax.cli import evaluation_left
     from hyperjax.experiment import spec_from_dict
     from hyperjax.runlog import CONFIG_FILE, RunDirectory
+    from hyperjax.sweep import plan_runs
 
     if not (run_dir / CONFIG_FILE).exists():
         return "new"
-    spec = spec_from_dict(RunDirectory(run_dir).read_config()["spec"])
+    directory = RunDirectory(run_dir)
+    spec = spec_from_dict(directory.read_config()["spec"])
     checkpointer = SweepCheckpointer(run_dir)
     step = checkpointer.latest_step()
     checkpointer.close()
     if step is None:
         return "new"
-    return "done" if step >= spec.train.num_chunks else "cut"
+    chunks, runs = spec.train.num_chunks, plan_runs(spec.inits, spec.seeds, spec.learning_rates)
+    return "cut" if step < chunks or evaluation_left(directory, step, chunks, runs) else "done"
 
 
 def summarise(run_dirs: list[Path], out: Path, success: bool) -> dict:

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hyperjax import cli
+from hyperjax import cli, sweep
 from hyperjax.checkpoint import CHECKPOINT_DIR, SweepCheckpointer
 from hyperjax.experiment import spec_from_dict
 from hyperjax.runlog import RunDirectory
@@ -211,28 +211,74 @@ def test_resume_of_a_finished_run_says_so_and_changes_nothing(
     assert _files(run_dir) == before
 
 
-def test_killed_between_evaluation_and_checkpoint_loses_no_evaluation(
+def _eval_chunks(run_dir: Path) -> list[str]:
+    return [row["chunk"] for row in csv.DictReader((run_dir / "eval.csv").open())]
+
+
+def test_killed_during_an_evaluation_keeps_the_chunk_and_evaluates_it_on_resume(
     straight, tmp_path, monkeypatch
 ):
-    """Killed right after chunk 7's evaluation rows were written and before its checkpoint:
-    the resume starts after chunk 6, redoes chunk 7 and its evaluation, and ends as the run
-    that was never interrupted, every evaluation row there once."""
+    """Killed while evaluating chunk 7 (the way the ML10 sweep died compiling its evaluation):
+    its checkpoint is already saved, so the resume starts after chunk 7, evaluates the restored
+    states first, and ends as the run that was never interrupted, every evaluation row once."""
+    run_dir = tmp_path / "sweep"
+    evaluate = sweep.evaluate_groups
+
+    def killed_at_7(programs, states, trials, chunk, **kwargs):
+        if chunk == 7:
+            raise KeyboardInterrupt  # the process dies here
+        return evaluate(programs, states, trials, chunk, **kwargs)
+
+    monkeypatch.setattr(sweep, "evaluate_groups", killed_at_7)
+    with pytest.raises(KeyboardInterrupt):
+        cli.main([*SWEEP, "--name", "sweep", "--runs-dir", str(tmp_path)])
+    monkeypatch.setattr(sweep, "evaluate_groups", evaluate)
+    assert (run_dir / CHECKPOINT_DIR / "8").is_dir()  # chunk 7's training is kept
+    assert set(_eval_chunks(run_dir)) == {"3"}
+    assert _resume(run_dir) == 0
+    assert metrics_rows(run_dir) == metrics_rows(straight)
+    assert (run_dir / "eval.csv").read_text() == (straight / "eval.csv").read_text()
+
+
+def test_killed_before_a_checkpoint_redoes_its_chunk(straight, tmp_path, monkeypatch):
+    """Killed while saving checkpoint 8: the resume starts after chunk 6 and redoes chunk 7 and
+    its evaluation, to the same end."""
     run_dir = tmp_path / "sweep"
     save = SweepCheckpointer.save
 
     def killed_at_8(self, step, *args, **kwargs):
         if step == 8:
-            raise KeyboardInterrupt  # the process dies here
+            raise KeyboardInterrupt
         return save(self, step, *args, **kwargs)
 
     monkeypatch.setattr(SweepCheckpointer, "save", killed_at_8)
     with pytest.raises(KeyboardInterrupt):
         cli.main([*SWEEP, "--name", "sweep", "--runs-dir", str(tmp_path)])
     monkeypatch.setattr(SweepCheckpointer, "save", save)
-    assert {row["chunk"] for row in csv.DictReader((run_dir / "eval.csv").open())} == {"3", "7"}
+    assert set(_eval_chunks(run_dir)) == {"3"}
     assert _resume(run_dir) == 0
     assert metrics_rows(run_dir) == metrics_rows(straight)
     assert (run_dir / "eval.csv").read_text() == (straight / "eval.csv").read_text()
+
+
+def test_a_finished_run_missing_part_of_its_last_evaluation_gets_it_without_training(
+    driver, straight, tmp_path, monkeypatch, capsys
+):
+    """Checkpointed after its last chunk, killed while writing that chunk's evaluation rows
+    (only the train split's are there): the driver counts it as cut, and the resume redoes the
+    whole evaluation from the checkpoint without compiling a training program."""
+    run_dir = _broken_copy(straight, tmp_path)
+    text = (run_dir / "eval.csv").read_text().splitlines(keepends=True)
+    kept = [line for line in text if f",test,{CHUNKS - 1}," not in line]  # split, chunk
+    assert len(text) - len(kept) == 4  # 2 inits x 2 seeds
+    (run_dir / "eval.csv").write_text("".join(kept))
+    assert driver.sweep_stage(run_dir) == "cut"
+    monkeypatch.setattr(GroupProgram, "compile", lambda *a, **k: pytest.fail("compiled"))
+    assert _resume(run_dir) == 0
+    assert "is finished" not in capsys.readouterr().out
+    assert metrics_rows(run_dir) == metrics_rows(straight)
+    assert (run_dir / "eval.csv").read_text() == (straight / "eval.csv").read_text()
+    assert driver.sweep_stage(run_dir) == "done"
 
 
 def test_missing_checkpoint_and_missing_run(straight, tmp_path, capsys):

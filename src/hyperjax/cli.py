@@ -272,6 +272,18 @@ def _as_json(data: dict) -> dict:
     return json.loads(json.dumps(data, default=str))
 
 
+def evaluation_left(run_dir, step: int, num_chunks: int, runs) -> bool:
+    """Whether the sweep in `run_dir` owes the evaluation after its checkpoint `step`: the
+    checkpoint is saved first, so a kill between the two leaves that evaluation to the resume."""
+    from hyperjax.sweep import EVAL_SPLITS, evaluation_due
+
+    every = run_dir.read_config().get("eval", {"every": 0})["every"]
+    names = [run.name for run in runs]
+    return evaluation_due(step, every, num_chunks) and not run_dir.evaluated(
+        step - 1, names, EVAL_SPLITS
+    )
+
+
 def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, resume=False):
     from hyperjax.checkpoint import SweepCheckpointer
     from hyperjax.sweep import run_sweep
@@ -279,12 +291,13 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
     config = run_dir.read_config()
     checkpoint, evaluation = config["checkpoint"], config.get("eval", {"every": 0, "trials": 1})
     checkpointer = SweepCheckpointer(run_dir.path, checkpoint["every"], checkpoint["keep"])
-    resume_step = None
+    resume_step, evaluate_restored = None, False
     if resume:
         # Everything that can refuse the resume runs here, before compiling or rewriting
         # anything: the newest intact checkpoint of this config, and the rows before it.
         resume_step = checkpointer.intact_step(spec_dict)
-        if resume_step >= train.num_chunks:
+        evaluate_restored = evaluation_left(run_dir, resume_step, train.num_chunks, runs)
+        if resume_step >= train.num_chunks and not evaluate_restored:
             checkpointer.close()
             print(f"{run_dir.path} is finished ({resume_step} of {train.num_chunks} chunks)")
             return
@@ -318,7 +331,10 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
         spec=spec_dict,
         resume=resume,
         resume_step=resume_step,
-        on_resumed=run_dir.drop_rows_from,  # after the restore succeeded, not before
+        # after the restore succeeded, not before; a partial evaluation of the restored chunk
+        # goes too, as the resume redoes it
+        on_resumed=lambda step: run_dir.drop_rows_from(step, eval_from=step - evaluate_restored),
+        evaluate_restored=evaluate_restored,
         eval_every=evaluation["every"],
         eval_trials=evaluation["trials"],
         eval_episodes=evaluation.get("episodes"),

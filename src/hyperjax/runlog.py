@@ -121,13 +121,21 @@ class RunDirectory:
                 f"checkpoint after chunk {chunk} cannot bring back; start a new run instead"
             )
 
-    def drop_rows_from(self, chunk: int) -> None:
-        """Keep only the rows of chunks before `chunk` in metrics.csv and eval.csv (a resumed
-        sweep recomputes the rest); a row cut short by a killed process goes too. Each file is
-        replaced atomically, so a kill here leaves the old or the new file, never half."""
+    def evaluated(self, chunk: int, runs: Iterable[str], splits: Iterable[str]) -> bool:
+        """Whether eval.csv holds a row of every run on every split after `chunk`."""
+        _, rows = _read_rows(self.path / EVAL_FILE)
+        have = {(row["run"], row["split"]) for row in rows if int(row["chunk"]) == chunk}
+        return {(run, split) for run in runs for split in splits} <= have
+
+    def drop_rows_from(self, chunk: int, eval_from: int | None = None) -> None:
+        """Keep only the rows of chunks before `chunk` in metrics.csv, and before `eval_from`
+        (default `chunk`) in eval.csv (a resumed sweep recomputes the rest); a row cut short by
+        a killed process goes too. Each file is replaced atomically, so a kill here leaves the
+        old or the new file, never half."""
         if not is_primary_process():
             return
-        for path in (self.metrics_path, self.path / EVAL_FILE):
+        eval_from = chunk if eval_from is None else eval_from
+        for path, end in ((self.metrics_path, chunk), (self.path / EVAL_FILE, eval_from)):
             header, rows = _read_rows(path)
             if header is None:
                 continue
@@ -135,7 +143,7 @@ class RunDirectory:
             with partial.open("w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=header)
                 writer.writeheader()
-                writer.writerows(row for row in rows if int(row["chunk"]) < chunk)
+                writer.writerows(row for row in rows if int(row["chunk"]) < end)
             os.replace(partial, path)
 
 

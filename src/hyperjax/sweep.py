@@ -362,6 +362,7 @@ def run_sweep(
     eval_episodes: int | None = None,
     on_eval_rows: Callable[[list[dict]], None] | None = None,
     max_runs_per_program: int | None = None,
+    evaluate_restored: bool = False,
 ) -> SweepResult:
     """Train every run: one compiled program per policy kind, the host looping over chunks.
 
@@ -370,7 +371,8 @@ def run_sweep(
     newest intact checkpoint's states (or `resume_step`'s) replace the initial ones, `on_resumed`
     hears the step once they are restored, and training continues after it.
     With `eval_every` > 0, every that many chunks (and after the last) each run is evaluated on
-    `eval_trials` fresh trials of both task splits, the rows going to `on_eval_rows`.
+    `eval_trials` fresh trials of both task splits, the rows going to `on_eval_rows`; with
+    `evaluate_restored`, the resumed states are evaluated first, as their chunk's evaluation.
     Groups hold at most `max_runs_per_program` runs; with None, as many as fit in memory.
     """
     from tqdm.auto import tqdm
@@ -385,6 +387,7 @@ def run_sweep(
         programs = build_programs(cfg, runs, max_runs_per_program)
     partition = {program.name: [run.name for run in program.runs] for program in programs}
     states, executables, compile_seconds = {}, {}, {}
+    trains = not resume or resume_step < cfg.num_chunks
     for program in programs:
         kind = program.name
         start = time.perf_counter()
@@ -392,6 +395,8 @@ def run_sweep(
         # states come from the checkpoint, and a fresh copy might not fit beside them.
         states[kind] = program.state_shapes() if resume else program.initial_state()
         init_seconds = time.perf_counter() - start
+        if not trains:  # a finished sweep resumed for its last evaluation: nothing to compile
+            continue
         executables[kind], chunk_compile_seconds = program.compile(states[kind])
         compile_seconds[kind] = init_seconds + chunk_compile_seconds
         print(f"{kind}: {len(program.runs)} runs compiled in {compile_seconds[kind]:.1f}s")
@@ -402,6 +407,12 @@ def run_sweep(
         print(f"resumed after chunk {first_chunk} of {cfg.num_chunks}")
         if on_resumed is not None:
             on_resumed(first_chunk)
+        if evaluate_restored:  # killed after the checkpoint, before its chunk's evaluation
+            rows = evaluate_groups(
+                programs, states, eval_trials, first_chunk - 1, episodes=eval_episodes
+            )
+            if on_eval_rows is not None:
+                on_eval_rows(rows)
 
     bar = tqdm(total=cfg.num_chunks, initial=first_chunk, unit="chunk", disable=not progress)
     rows, train_seconds = [], 0.0
@@ -422,16 +433,17 @@ def run_sweep(
         if on_rows is not None:
             on_rows(chunk_metrics)
         final = chunk + 1 == cfg.num_chunks
-        # The chunk's evaluation is written before its checkpoint: a run killed between the
-        # two resumes from the checkpoint before, which redoes the chunk and its evaluation.
-        if eval_every and ((chunk + 1) % eval_every == 0 or final):
+        # The checkpoint comes first: an evaluation that fails (a kill, or a machine that runs
+        # out of memory compiling it) costs no training, and the resume evaluates the restored
+        # states with the same tasks (`evaluate_restored`), so the rows come out the same.
+        if checkpointer is not None:
+            checkpointer.save(chunk + 1, states, spec or {}, final=final, programs=partition)
+        if evaluation_due(chunk + 1, eval_every, cfg.num_chunks):
             eval_rows = evaluate_groups(
                 programs, states, eval_trials, chunk, episodes=eval_episodes
             )
             if on_eval_rows is not None:
                 on_eval_rows(eval_rows)
-        if checkpointer is not None:
-            checkpointer.save(chunk + 1, states, spec or {}, final=final, programs=partition)
         returns = np.array([row["trial_return"] for row in chunk_metrics])
         finite = returns[np.isfinite(returns)]
         bar.set_postfix(
@@ -442,6 +454,11 @@ def run_sweep(
         bar.update()
     bar.close()
     return SweepResult(rows, states, compile_seconds, train_seconds, first_chunk)
+
+
+def evaluation_due(step: int, eval_every: int, num_chunks: int) -> bool:
+    """Whether the sweep evaluates after `step` chunks: every `eval_every`, and after the last."""
+    return bool(eval_every) and (step % eval_every == 0 or step == num_chunks)
 
 
 def evaluate_groups(
