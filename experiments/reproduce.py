@@ -7,7 +7,8 @@
     python experiments/reproduce.py all                                # every experiment in turn
 
 Each experiment runs `hyperjax sweep` on its experiment file (once per policy size for the size
-scan), then `hyperjax eval` on fresh tasks of the train and held-out test splits. What it produced
+scan), then `hyperjax eval` on fresh tasks of the train and held-out test splits (skipped when
+the sweep's own last evaluation used as many trials: it would repeat those rows). What it produced
 goes to `experiments/results/<variant>/<name>/`: the metrics and eval CSVs, the learning curves
 with 95% bootstrap intervals, result tables and `run.json` with the exact commands, wall times,
 code version and machine. The headline is the deterministic evaluation on held-out tasks that the
@@ -283,8 +284,31 @@ def sweep_and_eval(
         timed(command, log)
     elif mode == "continue" and stage == "cut":
         timed([HYPERJAX, "resume", str(run_dir), "--no-progress"], log)
-    timed([HYPERJAX, "eval", str(run_dir), "--trials", str(experiment.eval_trials)], log)
+    if evaluated_after_training(run_dir, experiment.eval_trials):
+        print(f"\n{run_dir}: the sweep's own last evaluation is the held-out one", flush=True)
+    else:
+        timed([HYPERJAX, "eval", str(run_dir), "--trials", str(experiment.eval_trials)], log)
     return run_dir
+
+
+def evaluated_after_training(run_dir: Path, trials: int) -> bool:
+    """Whether eval.csv already holds what `hyperjax eval --trials <trials>` would add: the
+    sweep evaluated its last chunk on as many trials, and the tasks depend on the chunk only,
+    so `hyperjax eval` would append the same rows again (an hour of compiling for ML10 here)."""
+    from hyperjax.experiment import spec_from_dict
+    from hyperjax.runlog import RunDirectory
+    from hyperjax.sweep import EVAL_SPLITS, plan_runs
+
+    directory = RunDirectory(run_dir)
+    config = directory.read_config()
+    spec = spec_from_dict(config["spec"])
+    runs = [run.name for run in plan_runs(spec.inits, spec.seeds, spec.learning_rates)]
+    in_sweep = config.get("eval", {"every": 0})
+    return (
+        in_sweep["every"] > 0
+        and in_sweep["trials"] == trials
+        and directory.evaluated(spec.train.num_chunks - 1, runs, EVAL_SPLITS)
+    )
 
 
 def sweep_stage(run_dir: Path) -> str:

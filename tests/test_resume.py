@@ -2,6 +2,7 @@
 one that ran straight through; broken or foreign checkpoints give one-line errors."""
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -339,6 +340,14 @@ def test_reproduce_continue_resumes_only_what_was_cut(driver, straight, tmp_path
 
     assert driver.sweep_stage(run_dir) == "done"
     assert continue_() == ["eval"]
+    # The sweep evaluated its last chunk on 4 trials: `hyperjax eval --trials 4` would add
+    # the same rows again, so the driver does not run it; on 64 trials it does (above).
+    experiment_4 = dataclasses.replace(experiment, eval_trials=4)
+    commands.clear()
+    driver.sweep_and_eval(
+        "grid-world", experiment_4, "medium", run_dir.parent, [], None, "continue"
+    )
+    assert commands == []
     for step in (CHUNKS, CHUNKS - 1):  # cut: the latest checkpoint lies before the last chunk
         shutil.rmtree(run_dir / CHECKPOINT_DIR / str(step))
     assert driver.sweep_stage(run_dir) == "cut"
