@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,7 +195,7 @@ def execute_sweep(command: SweepCommand) -> Path:
     """Validate everything, then train, log and plot. Returns the run folder."""
     from hyperjax.evaluate import evaluation_env
     from hyperjax.runlog import RunDirectory
-    from hyperjax.sweep import plan_runs
+    from hyperjax.sweep import plan_groups, plan_runs
 
     train = _with_shortcuts(command.train, command)
     runs = plan_runs(command.inits, command.seeds, command.learning_rates)
@@ -212,6 +213,9 @@ def execute_sweep(command: SweepCommand) -> Path:
     if command.eval_every:
         for split in envs.SPLITS:
             evaluation_env(train, split).check_batch("eval_trials", command.eval_trials)
+    groups = len(plan_groups(runs, command.max_runs_per_program))
+    eval_splits = envs.SPLITS if command.eval_every else ()
+    check_map_count_of(train, groups, True, eval_splits, command.eval_episodes)
     run_dir = RunDirectory(command.runs_dir / command.name)
     run_dir.check_writable(command.overwrite)
     if command.tensorboard and is_primary_process():
@@ -230,8 +234,6 @@ def execute_sweep(command: SweepCommand) -> Path:
         "episodes": command.eval_episodes,
     }
     logging = {"tensorboard": command.tensorboard, "wandb_project": command.wandb_project}
-    if command.max_runs_per_program is not None:
-        check_positive("max_runs_per_program", command.max_runs_per_program)
     memory = {"max_runs_per_program": command.max_runs_per_program}
     run_dir.create(
         {
@@ -272,6 +274,24 @@ def _as_json(data: dict) -> dict:
     return json.loads(json.dumps(data, default=str))
 
 
+def check_map_count_of(
+    train: TrainConfig, groups: int, trains: bool, eval_splits: Sequence[str], episodes: int | None
+) -> None:
+    """Refuse (before compiling) a command whose programs would hold more memory mappings than
+    this host allows a process: per group, its init and training programs (if `trains`) and
+    an evaluation program per split of `eval_splits`."""
+    from hyperjax.evaluate import evaluation_env
+    from hyperjax.map_count import check_map_count, scene_count
+
+    if envs.cpu_mappings_per_scene(train.env) is None:
+        return  # small programs: no need to build the envs
+    scenes = []
+    if trains:
+        scenes += 2 * [scene_count(envs.make(train.env, **train.env_overrides()))]
+    scenes += [scene_count(evaluation_env(train, split, episodes)) for split in eval_splits]
+    check_map_count(train.env, scenes * groups)
+
+
 def evaluation_left(run_dir, step: int, num_chunks: int, runs) -> bool:
     """Whether the sweep in `run_dir` owes the evaluation after its checkpoint `step`: the
     checkpoint is saved first, so a kill between the two leaves that evaluation to the resume."""
@@ -286,7 +306,7 @@ def evaluation_left(run_dir, step: int, num_chunks: int, runs) -> bool:
 
 def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, resume=False):
     from hyperjax.checkpoint import SweepCheckpointer
-    from hyperjax.sweep import run_sweep
+    from hyperjax.sweep import EVAL_SPLITS, plan_groups, run_sweep
 
     config = run_dir.read_config()
     checkpoint, evaluation = config["checkpoint"], config.get("eval", {"every": 0, "trials": 1})
@@ -297,6 +317,11 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
         # anything: the newest intact checkpoint of this config, and the rows before it.
         resume_step = checkpointer.intact_step(spec_dict)
         evaluate_restored = evaluation_left(run_dir, resume_step, train.num_chunks, runs)
+        trains = resume_step < train.num_chunks
+        groups = len(plan_groups(runs, config.get("memory", {}).get("max_runs_per_program")))
+        evaluates = evaluation["every"] or evaluate_restored
+        eval_splits = EVAL_SPLITS if evaluates else ()
+        check_map_count_of(train, groups, trains, eval_splits, evaluation.get("episodes"))
         if resume_step >= train.num_chunks and not evaluate_restored:
             checkpointer.close()
             print(f"{run_dir.path} is finished ({resume_step} of {train.num_chunks} chunks)")
@@ -369,7 +394,7 @@ def _eval(argv: list[str]) -> None:
     from hyperjax.evaluate import evaluation_env
     from hyperjax.experiment import spec_from_dict
     from hyperjax.runlog import RunDirectory
-    from hyperjax.sweep import evaluate_groups, plan_runs, restore_sweep
+    from hyperjax.sweep import evaluate_groups, plan_groups, plan_runs, restore_sweep
 
     command = tyro.cli(EvalCommand, args=argv, prog="hyperjax eval")
     check_positive("trials", command.trials)
@@ -379,14 +404,16 @@ def _eval(argv: list[str]) -> None:
     config = run_dir.read_config()
     spec = spec_from_dict(config["spec"], source=str(run_dir.path / "config.json"))
     runs = plan_runs(spec.inits, spec.seeds, spec.learning_rates)
-    checkpointer = SweepCheckpointer(run_dir.path)
     max_runs = config.get("memory", {}).get("max_runs_per_program")
-    step, programs, states = restore_sweep(spec.train, runs, checkpointer, config["spec"], max_runs)
-    checkpointer.close()
     episodes = command.episodes
     if episodes is None:
         episodes = config.get("eval", {}).get("episodes")
     _check_eval_file_fits(run_dir.path / EVAL_FILE, evaluation_env(spec.train, "test", episodes))
+    groups = len(plan_groups(runs, max_runs))
+    check_map_count_of(spec.train, groups, False, command.splits, episodes)
+    checkpointer = SweepCheckpointer(run_dir.path)
+    step, programs, states = restore_sweep(spec.train, runs, checkpointer, config["spec"], max_runs)
+    checkpointer.close()
     rows = evaluate_groups(programs, states, command.trials, step - 1, command.splits, episodes)
     run_dir.append_eval(rows)
     print(f"checkpoint after chunk {step}: {command.trials} fresh trials per run and split")

@@ -82,6 +82,12 @@ def compiler_options(name: str) -> dict | None:
     return dict(options) if options and jax.default_backend() == "cpu" else None
 
 
+def cpu_mappings_per_scene(name: str) -> int | None:
+    """Memory mappings a compiled XLA:CPU program holds per scene of the env it steps (None:
+    too few to matter); `hyperjax.map_count` checks them against the host's limit."""
+    return getattr(env_class(name), "cpu_mappings_per_scene", None)
+
+
 def make_meta_env(name: str, **overrides) -> MetaEnv | Any:
     """The bare task distribution (no trial wrapper), or a family of them (`ml10`)."""
     cls = env_class(name)
@@ -115,6 +121,7 @@ __all__ = [
     "Mixture",
     "SPLITS",
     "compiler_options",
+    "cpu_mappings_per_scene",
     "make",
     "make_meta_env",
     "names",

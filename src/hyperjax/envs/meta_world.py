@@ -194,6 +194,9 @@ class MetaWorldML1(MetaEnv):
     # XLA:CPU's fusion emitters turn this scene's kinematics into a program 1,000x slower
     # (265 ms against 0.14 ms for one env); see `hyperjax.envs.compiler_options`.
     cpu_compiler_options = {"xla_cpu_use_fusion_emitters": False}
+    # Memory mappings a compiled XLA:CPU program holds per scene it steps (`hyperjax.map_count`):
+    # measured with ML10's ten-scene training programs, about 20,000 each.
+    cpu_mappings_per_scene = 2_000
 
     def __init__(
         self,

@@ -70,6 +70,7 @@ class MetaWorldML10:
     episode_length = MetaWorldML1.episode_length
     episodes_per_trial = MetaWorldML1.episodes_per_trial
     cpu_compiler_options = MetaWorldML1.cpu_compiler_options
+    cpu_mappings_per_scene = MetaWorldML1.cpu_mappings_per_scene
 
     def __init__(
         self,
