@@ -241,6 +241,8 @@ def test_killed_during_an_evaluation_keeps_the_chunk_and_evaluates_it_on_resume(
     assert (run_dir / "eval.csv").read_text() == (straight / "eval.csv").read_text()
 
 
+# Slow: a third sweep; make test's corrupt-checkpoint case also redoes a chunk and its evaluation.
+@pytest.mark.slow
 def test_killed_before_a_checkpoint_redoes_its_chunk(straight, tmp_path, monkeypatch):
     """Killed while saving checkpoint 8: the resume starts after chunk 6 and redoes chunk 7 and
     its evaluation, to the same end."""
