@@ -10,8 +10,6 @@ from hyperjax.config import TrainConfig
 from hyperjax.errors import ConfigError
 from hyperjax.sweep import GroupProgram
 
-pytest.importorskip("metaworld")  # a dependency `make install` pins; ML10 reads its tasks
-
 DEFAULT_LIMIT = 65_530  # Linux's
 
 

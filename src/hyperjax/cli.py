@@ -318,14 +318,14 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
         resume_step = checkpointer.intact_step(spec_dict)
         evaluate_restored = evaluation_left(run_dir, resume_step, train.num_chunks, runs)
         trains = resume_step < train.num_chunks
+        if not trains and not evaluate_restored:
+            checkpointer.close()
+            print(f"{run_dir.path} is finished ({resume_step} of {train.num_chunks} chunks)")
+            return
         groups = len(plan_groups(runs, config.get("memory", {}).get("max_runs_per_program")))
         evaluates = evaluation["every"] or evaluate_restored
         eval_splits = EVAL_SPLITS if evaluates else ()
         check_map_count_of(train, groups, trains, eval_splits, evaluation.get("episodes"))
-        if resume_step >= train.num_chunks and not evaluate_restored:
-            checkpointer.close()
-            print(f"{run_dir.path} is finished ({resume_step} of {train.num_chunks} chunks)")
-            return
         run_dir.check_rows_before(resume_step)
         checkpointer.set_aside_after(resume_step)
     print(
@@ -358,7 +358,9 @@ def _train_and_report(train, runs, run_dir, spec_dict, progress, plot_results, r
         resume_step=resume_step,
         # after the restore succeeded, not before; a partial evaluation of the restored chunk
         # goes too, as the resume redoes it
-        on_resumed=lambda step: run_dir.drop_rows_from(step, eval_from=step - evaluate_restored),
+        on_resumed=lambda step: run_dir.drop_rows_from(
+            step, eval_from=step - 1 if evaluate_restored else step
+        ),
         evaluate_restored=evaluate_restored,
         eval_every=evaluation["every"],
         eval_trials=evaluation["trials"],
