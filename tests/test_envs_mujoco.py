@@ -101,6 +101,13 @@ def paired_steps(env, task, n_steps, reset_key=0, action_seed=0, edit=None):
     return mujoco_steps(env, task, n_steps, reset_key, action_seed, edit, mjx_step=True)
 
 
+def _mujoco_states(env, task, s: Step):
+    """MuJoCo's states before and after `s` as pipeline states, for our reward code."""
+    sys = _physics(env, task)  # after `edit` replaced it
+    before = mujoco_models.data_from_mujoco(sys, s.model, s.before)
+    return before, mujoco_models.data_from_mujoco(sys, s.model, s.after)
+
+
 def run_pair(name: str, n_steps: int, seed: int = 0, edit=None):
     """Errors between MJX and MuJoCo over `n_steps` random actions: max |qpos|, |qvel|,
     |reward|, |obs| differences per step (arrays of length n_steps)."""
@@ -108,10 +115,7 @@ def run_pair(name: str, n_steps: int, seed: int = 0, edit=None):
     task = env.sample_task(jax.random.PRNGKey(seed + 1))
     errors = {"qpos": [], "qvel": [], "reward": [], "obs": []}
     for s in paired_steps(env, task, n_steps, seed, seed, edit):
-        sys = _physics(env, task)  # after `edit` replaced it
-        prev = mujoco_models.data_from_mujoco(sys, s.model, s.before)
-        cur = mujoco_models.data_from_mujoco(sys, s.model, s.after)
-        reward, obs = _transition(env, prev, cur, jnp.asarray(s.ctrl), task)
+        reward, obs = _transition(env, *_mujoco_states(env, task, s), jnp.asarray(s.ctrl), task)
         ps = s.state.pipeline_state
         errors["qpos"].append(np.abs(np.asarray(ps.qpos) - s.after.qpos).max())
         errors["qvel"].append(np.abs(np.asarray(ps.qvel) - s.after.qvel).max())
@@ -215,10 +219,7 @@ def test_reward_matches_numpy_transcription(name):
         reward_of = jax.jit(lambda prev, cur, ctrl: _transition(env, prev, cur, ctrl, task)[0])
         rewards, expected, contact = [], [], []
         for s in mujoco_steps(env, task, 12, reset_key=4, action_seed=5, edit=edit):
-            sys = _physics(env, task)  # after `edit` replaced it
-            prev = mujoco_models.data_from_mujoco(sys, s.model, s.before)
-            cur = mujoco_models.data_from_mujoco(sys, s.model, s.after)
-            rewards.append(float(reward_of(prev, cur, jnp.asarray(s.ctrl))))
+            rewards.append(float(reward_of(*_mujoco_states(env, task, s), jnp.asarray(s.ctrl))))
             expected.append(_numpy_reward(name, s.model, s.before, s.after, s.action, task))
             if name == "ant-dir":
                 cost = 0.5 * 1e-3 * np.sum(np.square(np.clip(s.after.cfrc_ext, -1, 1)))
